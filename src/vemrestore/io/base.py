@@ -1,0 +1,117 @@
+"""The reader interface every format implements, and the volume description shared by all."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from types import TracebackType
+
+import numpy as np
+
+from vemrestore.errors import VemRestoreError
+
+VoxelSize = tuple[float, float, float]
+"""Voxel size as (z, y, x) in nanometres."""
+
+SUPPORTED_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
+
+
+@dataclass(frozen=True)
+class VolumeSpec:
+    """What a writer needs to know before the first slice arrives.
+
+    ``shape`` is (Z, Y, X); ``voxel_size`` is (z, y, x) in nm, or None when unknown.
+    """
+
+    shape: tuple[int, int, int]
+    dtype: np.dtype
+    voxel_size: VoxelSize | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape)) * np.dtype(self.dtype).itemsize
+
+
+class VolumeReader(ABC):
+    """Region-by-region read access to a (Z, Y, X) volume, so memory stays bounded by the region.
+
+    Implementations fill ``name``, ``spec``, ``chunks`` and ``format`` and implement ``_read``.
+    ``read`` checks float data for NaN/inf, because one non-finite voxel poisons every tile
+    that touches it.
+    """
+
+    name: str
+    spec: VolumeSpec
+    chunks: tuple[int, int, int] | None = None
+    format: str = "array"
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.spec.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.spec.dtype
+
+    def read(self, z: slice, y: slice = slice(None), x: slice = slice(None)) -> np.ndarray:
+        """Return the (z, y, x) region as an array of the volume's dtype (slices with step 1)."""
+        data = np.asarray(self._read(z, y, x))
+        if data.dtype.kind == "f" and not np.isfinite(data).all():
+            first_bad = int(np.argwhere(~np.isfinite(data))[0][0]) + (z.start or 0)
+            raise VemRestoreError(
+                f"{self.name}: contains NaN or infinite values (first in slice {first_bad}); "
+                "replace them before restoring"
+            )
+        return data
+
+    @abstractmethod
+    def _read(self, z: slice, y: slice, x: slice) -> np.ndarray:
+        """Return the region without validation."""
+
+    def close(self) -> None:  # noqa: B027 - readers without open handles need nothing
+        """Release file handles."""
+
+    def __enter__(self) -> VolumeReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class ArrayReader(VolumeReader):
+    """A numpy array (or anything sliceable like one, e.g. a memmap) seen through the reader API."""
+
+    format = "array"
+
+    def __init__(
+        self, array: np.ndarray, voxel_size: VoxelSize | None = None, name: str = "<array>"
+    ) -> None:
+        if array.ndim == 2:
+            array = array[np.newaxis]
+        validate_volume_shape(name, array.shape, array.dtype)
+        self._array = array
+        self.name = name
+        self.spec = VolumeSpec(tuple(int(s) for s in array.shape), np.dtype(array.dtype), voxel_size)
+
+    def _read(self, z: slice, y: slice, x: slice) -> np.ndarray:
+        return self._array[z, y, x]
+
+
+def validate_volume_shape(name: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    """Refuse what the engine cannot restore: wrong rank, empty, or an unsupported dtype."""
+    if len(shape) != 3:
+        raise VemRestoreError(
+            f"{name}: expected a 2D image or a 3D (Z, Y, X) volume, got {len(shape)}D data "
+            f"of shape {tuple(shape)} (RGB, multi-channel and time series are not supported)"
+        )
+    if min(shape) == 0:
+        raise VemRestoreError(f"{name}: the volume is empty (shape {tuple(shape)})")
+    if np.dtype(dtype) not in SUPPORTED_DTYPES:
+        raise VemRestoreError(
+            f"{name}: unsupported data type {np.dtype(dtype)} (expected uint8, uint16 or float32)"
+        )
