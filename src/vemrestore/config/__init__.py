@@ -1,0 +1,5 @@
+"""Strict, validated configuration models (pydantic, unknown keys rejected)."""
+
+from vemrestore.config.normalization import NormalizationConfig
+
+__all__ = ["NormalizationConfig"]
