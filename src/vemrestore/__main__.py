@@ -1,0 +1,5 @@
+"""``python -m vemrestore`` runs the command line."""
+
+from vemrestore.cli import main
+
+main()

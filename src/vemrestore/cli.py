@@ -1,0 +1,133 @@
+"""The ``vemrestore`` command: parses arguments, calls ``vemrestore.api``, maps errors to exit codes.
+
+User mistakes (bad files, paths, options) print one ``error: ...`` line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from vemrestore import __version__, api
+from vemrestore.config import InferenceConfig
+from vemrestore.errors import VemRestoreError
+
+app = typer.Typer(
+    help="Fast-Scan, AI-Restore: restore noisy fast-scan volume EM.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn user-fixable errors into one line on stderr and exit code 2 (no traceback)."""
+    try:
+        yield
+    except VemRestoreError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        typer.echo(f"error: invalid option: {problems}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _triple(option: str, text: str | None) -> tuple[int, int, int] | None:
+    if text is None:
+        return None
+    parts = text.split(",")
+    if len(parts) == 1:
+        parts = parts * 3
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise VemRestoreError(f"{option} {text}: expected Z,Y,X integers, e.g. 5,256,256")
+    return values
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"vemrestore {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Fast-Scan, AI-Restore: restore noisy fast-scan volume EM."""
+
+
+@app.command()
+def denoise(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="TIFF, .zarr, or slice folder.")],
+    output_path: Annotated[
+        Path, typer.Argument(metavar="OUTPUT", help=".tif, .zarr, or a folder name (slices).")
+    ],
+    model: Annotated[Path, typer.Option("--model", "-m", help="vemrestore checkpoint (.pt).")],
+    tile: Annotated[
+        str | None, typer.Option(help="Tile size Z,Y,X [default: model window,256,256].")
+    ] = None,
+    overlap: Annotated[
+        str | None, typer.Option(help="Tile overlap Z,Y,X [default: window//2,32,32].")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Tiles per network call.")] = 4,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    float32: Annotated[
+        bool, typer.Option("--float32", help="Write float32 instead of the input dtype.")
+    ] = False,
+    array: Annotated[
+        str | None, typer.Option(help="Array to read inside a Zarr group.")
+    ] = None,
+    slice_format: Annotated[
+        str, typer.Option(help="Slice file type when OUTPUT is a folder: tif or png.")
+    ] = "tif",
+    overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT if it exists.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Restore a whole volume, tile by tile, without seams and with bounded memory."""
+    with _user_errors():
+        if slice_format not in ("tif", "png"):
+            raise VemRestoreError(f"--slice-format {slice_format}: expected tif or png")
+        config = InferenceConfig(
+            tile=_triple("--tile", tile),
+            overlap=_triple("--overlap", overlap),
+            batch_size=batch_size,
+            device=device,
+            output_dtype="float32" if float32 else "same",
+        )
+        written = api.restore_file(
+            input_path, output_path, model, config, overwrite=overwrite, array=array,
+            slice_suffix=f".{slice_format}", progress=not quiet,
+        )
+        if not quiet:
+            typer.echo(f"wrote {written}", err=True)
+
+
+@app.command()
+def info(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="TIFF, .zarr, or slice folder.")],
+    array: Annotated[str | None, typer.Option(help="Array to read inside a Zarr group.")] = None,
+) -> None:
+    """Show shape, dtype, voxel size, chunking and value range of a volume."""
+    with _user_errors():
+        details = api.volume_info(input_path, array=array)
+    width = max(len(key) for key in details)
+    for key, value in details.items():
+        typer.echo(f"{key:<{width}}  {value}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

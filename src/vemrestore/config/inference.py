@@ -1,0 +1,44 @@
+"""Settings of whole-volume restoration."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Triple = tuple[int, int, int]
+
+
+class InferenceConfig(BaseModel):
+    """How a volume is cut into tiles and run through the network.
+
+    ``tile``/``overlap`` are (z, y, x) in voxels; None picks defaults from the model: tile
+    depth = the model's window, 256×256 in-plane, overlap (window // 2, 32, 32). A larger
+    overlap costs time but lets each voxel be predicted from more positions in the window.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tile: Triple | None = None
+    overlap: Triple | None = None
+    batch_size: int = Field(4, ge=1, le=4096)
+    device: str = "auto"
+    amp: bool | None = None
+    output_dtype: Literal["same", "float32"] = "same"
+
+    @model_validator(mode="after")
+    def _check_tiles(self) -> InferenceConfig:
+        if self.tile is not None and min(self.tile) < 1:
+            raise ValueError(f"tile sizes must be >= 1, got {self.tile}")
+        if self.overlap is not None and min(self.overlap) < 0:
+            raise ValueError(f"overlaps must be >= 0, got {self.overlap}")
+        return self
+
+    def resolved_tiling(self, window: int) -> tuple[Triple, Triple]:
+        """Tile and overlap with defaults filled in; overlap must be below the tile size."""
+        tile = self.tile or (window, 256, 256)
+        overlap = self.overlap or (tile[0] // 2, min(32, tile[1] // 2), min(32, tile[2] // 2))
+        for axis, t, o in zip("zyx", tile, overlap, strict=True):
+            if o >= t:
+                raise ValueError(f"overlap along {axis} ({o}) must be smaller than the tile ({t})")
+        return tile, overlap
