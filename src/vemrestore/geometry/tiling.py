@@ -1,4 +1,4 @@
-"""Tile placement and blending weights: the only place that does tile offset arithmetic.
+r"""Tile placement and blending weights: the only place that does tile offset arithmetic.
 
 One axis of length L is covered by tiles of size T that overlap by O voxels. The volume is
 extended by reflection (a virtual, infinitely mirrored volume), so tiles may start before 0

@@ -34,8 +34,8 @@ def restore_slices(
 ) -> Iterator[np.ndarray]:
     """Yield the restored volume slice by slice, (Y, X) arrays of ``output_dtype`` in z order."""
     depth, height, width = reader.shape
-    y_source = reflect_indices(grid.y.starts[0], grid.y.starts[-1] + grid.y.tile, height)
-    x_source = reflect_indices(grid.x.starts[0], grid.x.starts[-1] + grid.x.tile, width)
+    y_range = (grid.y.starts[0], grid.y.starts[-1] + grid.y.tile)
+    x_range = (grid.x.starts[0], grid.x.starts[-1] + grid.x.tile)
     yx_tiles = [(ys, xs) for ys in grid.y.starts for xs in grid.x.starts]
     yx_weight_sum = np.outer(grid.y.weight_sum, grid.x.weight_sum)
     accumulators: dict[int, np.ndarray] = {}
@@ -43,7 +43,7 @@ def restore_slices(
 
     with tqdm(total=grid.n_tiles, unit="tile", disable=not progress, desc="restoring") as bar:
         for row, z_start in enumerate(grid.z.starts):
-            slab = _read_padded_slab(reader, normalizer, z_start, grid.z.tile, y_source, x_source)
+            slab = _read_padded_slab(reader, normalizer, z_start, grid.z.tile, y_range, x_range)
             z_lo, z_hi, z_in_tile = grid.z.real_span(z_start)
             for z in range(z_lo, z_hi):
                 if z not in accumulators:
@@ -69,19 +69,34 @@ def _read_padded_slab(
     normalizer: Normalizer,
     z_start: int,
     z_size: int,
-    y_source: np.ndarray,
-    x_source: np.ndarray,
+    y_range: tuple[int, int],
+    x_range: tuple[int, int],
 ) -> np.ndarray:
-    """Normalised (z_size, padded Y, padded X) float32 block for one z-row of tiles."""
+    """Normalised (z_size, padded Y, padded X) float32 block for one z-row of tiles.
+
+    Padding is done on the raw dtype before normalising: for uint8 that moves 4× fewer bytes.
+    """
     z_source = reflect_indices(z_start, z_start + z_size, reader.shape[0])
     z_lo, z_hi = int(z_source.min()), int(z_source.max()) + 1
     raw = reader.read(slice(z_lo, z_hi))
-    slab = normalizer.normalize(raw)[z_source - z_lo]
-    if len(y_source) != slab.shape[1] or np.any(y_source != np.arange(len(y_source))):
-        slab = np.take(slab, y_source, axis=1)
-    if len(x_source) != slab.shape[2] or np.any(x_source != np.arange(len(x_source))):
-        slab = np.take(slab, x_source, axis=2)
-    return slab
+    if not np.array_equal(z_source, np.arange(z_lo, z_hi)):
+        raw = raw[z_source - z_lo]
+    return normalizer.normalize(_pad_by_reflection(raw, y_range, x_range))
+
+
+def _pad_by_reflection(
+    raw: np.ndarray, y_range: tuple[int, int], x_range: tuple[int, int]
+) -> np.ndarray:
+    """Extend (Z, Y, X) by mirroring so it spans the virtual y and x ranges [start, stop)."""
+    widths = [(0, 0)] + [
+        (-start, stop - length)
+        for (start, stop), length in ((y_range, raw.shape[1]), (x_range, raw.shape[2]))
+    ]
+    if all(0 <= w < n for pair, n in zip(widths[1:], raw.shape[1:]) for w in pair):
+        return np.pad(raw, widths, mode="reflect")
+    y_source = reflect_indices(*y_range, raw.shape[1])
+    x_source = reflect_indices(*x_range, raw.shape[2])
+    return raw[:, y_source][:, :, x_source]
 
 
 def _cut_tile(slab: np.ndarray, grid: TileGrid, y_start: int, x_start: int) -> np.ndarray:

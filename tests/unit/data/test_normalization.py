@@ -1,0 +1,40 @@
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from vemrestore.config import NormalizationConfig
+from vemrestore.data.normalization import Normalizer, dtype_range, fit_normalizer
+from vemrestore.io.base import ArrayReader
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_dtype_normalisation_round_trips_every_value_exactly(dtype):
+    values = np.arange(np.iinfo(dtype).max + 1, dtype=dtype).reshape(1, 1, -1)
+    normalizer = fit_normalizer(NormalizationConfig(), ArrayReader(values))
+    assert (normalizer.low, normalizer.high) == dtype_range(dtype)
+    normalized = normalizer.normalize(values)
+    assert normalized.dtype == np.float32 and normalized.min() == 0 and normalized.max() == 1
+    np.testing.assert_array_equal(normalizer.denormalize(normalized, dtype), values)
+
+
+def test_denormalize_clips_to_the_dtype_range():
+    restored = Normalizer(0.0, 255.0).denormalize(np.array([-0.5, 0.5, 1.7], np.float32), np.uint8)
+    assert restored.tolist() == [0, 128, 255]
+
+
+def test_percentile_normalisation_maps_percentiles_to_0_and_1(rng):
+    volume = rng.normal(30000, 2000, size=(40, 64, 64)).astype(np.uint16)
+    config = NormalizationConfig(mode="percentile", low_percentile=1, high_percentile=99)
+    normalizer = fit_normalizer(config, ArrayReader(volume))
+    low, high = np.percentile(volume, [1, 99])
+    assert normalizer.low == pytest.approx(low, rel=0.01)
+    assert normalizer.high == pytest.approx(high, rel=0.01)
+    roundtrip = normalizer.denormalize(normalizer.normalize(volume), np.uint16)
+    np.testing.assert_array_equal(roundtrip, volume)
+
+
+def test_config_rejects_unknown_keys_and_unordered_percentiles():
+    with pytest.raises(ValidationError):
+        NormalizationConfig(mode="dtype", lowpercentile=1)
+    with pytest.raises(ValidationError):
+        NormalizationConfig(mode="percentile", low_percentile=99, high_percentile=1)
