@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import tifffile
 import torch
-
 from results import machine_info, update_section
 
 SMALL_SHAPE = (64, 1024, 1024)
@@ -124,7 +123,9 @@ def main() -> None:
     finally:
         big.unlink(missing_ok=True)
     size_gib = depth * BIG_SLICE[0] * BIG_SLICE[1] / 2**30
-    rows.append((f"identity, TIFF file → TIFF file, {depth}×2048×2048 uint8 ({size_gib:.1f} GiB)", result))
+    rows.append(
+        (f"identity, TIFF file → TIFF file, {depth}×2048×2048 uint8 ({size_gib:.1f} GiB)", result)
+    )
     print(rows[-1])
 
     table = ["| case | Mvoxel/s | seconds | peak RSS (MiB) |", "|---|---:|---:|---:|"]

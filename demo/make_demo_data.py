@@ -23,9 +23,7 @@ SPEEDUP = 8.0
 READ_NOISE = 4.0
 
 
-def simulate_fast_scan(
-    slow: np.ndarray, speedup: float, rng: np.random.Generator
-) -> np.ndarray:
+def simulate_fast_scan(slow: np.ndarray, speedup: float, rng: np.random.Generator) -> np.ndarray:
     """uint8 (Z, Y, X) slow scan -> uint8 fast scan with dose / ``speedup`` (shot + read noise)."""
     electrons_at_white = SLOW_ELECTRONS_AT_WHITE / speedup
     counts = rng.poisson(slow.astype(np.float64) / 255.0 * electrons_at_white)
@@ -36,7 +34,10 @@ def simulate_fast_scan(
 def write_imagej(path: Path, volume: np.ndarray) -> None:
     z, y, x = VOXEL_SIZE_NM
     tifffile.imwrite(
-        path, volume, imagej=True, resolution=(1 / x, 1 / y),
+        path,
+        volume,
+        imagej=True,
+        resolution=(1 / x, 1 / y),
         metadata={"spacing": z, "unit": "nm", "axes": "ZYX"},
     )
 

@@ -41,7 +41,10 @@ def sample_batch(volumes: list[np.ndarray], rng: np.random.Generator) -> tuple[t
     clean = []
     for _ in range(BATCH):
         volume = volumes[rng.integers(len(volumes))]
-        z, y, x = (rng.integers(0, n - s + 1) for n, s in zip(volume.shape, (WINDOW, PATCH, PATCH)))
+        z, y, x = (
+            rng.integers(0, n - s + 1)
+            for n, s in zip(volume.shape, (WINDOW, PATCH, PATCH), strict=True)
+        )
         window = volume[z : z + WINDOW, y : y + PATCH, x : x + PATCH]
         window = np.rot90(window, rng.integers(4), axes=(1, 2))
         for axis in (0, 1, 2):
@@ -50,8 +53,10 @@ def sample_batch(volumes: list[np.ndarray], rng: np.random.Generator) -> tuple[t
         clean.append(window)
     clean_batch = np.stack(clean)
     noisy = simulate_fast_scan(clean_batch, SPEEDUP, rng)
-    return (torch.from_numpy(noisy.astype(np.float32) / 255),
-            torch.from_numpy(clean_batch.astype(np.float32) / 255))
+    return (
+        torch.from_numpy(noisy.astype(np.float32) / 255),
+        torch.from_numpy(clean_batch.astype(np.float32) / 255),
+    )
 
 
 def main() -> None:
@@ -87,14 +92,23 @@ def main() -> None:
     metadata = {
         "description": "demo model: unet2p5d trained on simulated 8x fast-scan noise "
         "(EPFL FIB-SEM slices 16-31 + ISBI 2012 train), uint8, dtype normalisation",
-        "training_steps": step, "batch": BATCH, "patch": [WINDOW, PATCH, PATCH],
+        "training_steps": step,
+        "batch": BATCH,
+        "patch": [WINDOW, PATCH, PATCH],
         "demo_scores": scores,
     }
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(OUTPUT, model, NormalizationConfig(), metadata)
-    OUTPUT.with_suffix(".yaml").write_text(yaml.safe_dump(
-        {"model": {"name": model.model_name, "params": model.model_params},
-         "normalization": NormalizationConfig().model_dump(), **metadata}, sort_keys=False))
+    OUTPUT.with_suffix(".yaml").write_text(
+        yaml.safe_dump(
+            {
+                "model": {"name": model.model_name, "params": model.model_params},
+                "normalization": NormalizationConfig().model_dump(),
+                **metadata,
+            },
+            sort_keys=False,
+        )
+    )
 
 
 if __name__ == "__main__":

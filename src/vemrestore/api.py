@@ -45,7 +45,9 @@ def restore(
     is the input's unless ``config.output_dtype == "float32"``.
     """
     reader = ArrayReader(np.asarray(volume))
-    slices = list(_restore_reader(reader, model, config or InferenceConfig(), normalization, progress))
+    slices = list(
+        _restore_reader(reader, model, config or InferenceConfig(), normalization, progress)
+    )
     return np.stack(slices).reshape(np.shape(volume))
 
 
@@ -73,7 +75,11 @@ def restore_file(
         spec = VolumeSpec(reader.shape, _output_dtype(reader, config), reader.spec.voxel_size)
         slices = _restore_reader(reader, checkpoint, config, None, progress)
         return write_volume(
-            output_path, slices, spec, overwrite=overwrite, slice_suffix=slice_suffix,
+            output_path,
+            slices,
+            spec,
+            overwrite=overwrite,
+            slice_suffix=slice_suffix,
             chunks=reader.chunks,
         )
 
@@ -101,7 +107,12 @@ def _restore_reader(
     normalizer = fit_normalizer(checkpoint.normalization, reader)
     predictor = Predictor(checkpoint.model, config.device, config.amp)
     return restore_slices(
-        reader, predictor, normalizer, grid, config.batch_size, _output_dtype(reader, config),
+        reader,
+        predictor,
+        normalizer,
+        grid,
+        config.batch_size,
+        _output_dtype(reader, config),
         progress,
     )
 

@@ -64,7 +64,7 @@ def save_checkpoint(
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
-    """Rebuild the model saved at ``path``; a file that is not a vemrestore checkpoint is refused."""
+    """Rebuild the model saved at ``path``; refuse files that are not vemrestore checkpoints."""
     path = Path(path)
     if not path.is_file():
         raise VemRestoreError(f"{path}: checkpoint file not found")
@@ -72,8 +72,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise VemRestoreError(
-            f"{path}: not a vemrestore checkpoint (cannot be read safely: "
-            f"{type(error).__name__})"
+            f"{path}: not a vemrestore checkpoint (cannot be read safely: {type(error).__name__})"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise VemRestoreError(f"{path}: not a vemrestore checkpoint (no vemrestore header)")

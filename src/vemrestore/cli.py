@@ -1,4 +1,4 @@
-"""The ``vemrestore`` command: parses arguments, calls ``vemrestore.api``, maps errors to exit codes.
+"""The ``vemrestore`` command: parse, call ``vemrestore.api``, map errors to exit codes.
 
 User mistakes (bad files, paths, options) print one ``error: ...`` line and exit with code 2.
 """
@@ -71,7 +71,9 @@ def _root(
 
 @app.command()
 def denoise(
-    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="TIFF, .zarr, or slice folder.")],
+    input_path: Annotated[
+        Path, typer.Argument(metavar="INPUT", help="TIFF, .zarr, or slice folder.")
+    ],
     output_path: Annotated[
         Path, typer.Argument(metavar="OUTPUT", help=".tif, .zarr, or a folder name (slices).")
     ],
@@ -87,9 +89,7 @@ def denoise(
     float32: Annotated[
         bool, typer.Option("--float32", help="Write float32 instead of the input dtype.")
     ] = False,
-    array: Annotated[
-        str | None, typer.Option(help="Array to read inside a Zarr group.")
-    ] = None,
+    array: Annotated[str | None, typer.Option(help="Array to read inside a Zarr group.")] = None,
     slice_format: Annotated[
         str, typer.Option(help="Slice file type when OUTPUT is a folder: tif or png.")
     ] = "tif",
@@ -108,8 +108,14 @@ def denoise(
             output_dtype="float32" if float32 else "same",
         )
         written = api.restore_file(
-            input_path, output_path, model, config, overwrite=overwrite, array=array,
-            slice_suffix=f".{slice_format}", progress=not quiet,
+            input_path,
+            output_path,
+            model,
+            config,
+            overwrite=overwrite,
+            array=array,
+            slice_suffix=f".{slice_format}",
+            progress=not quiet,
         )
         if not quiet:
             typer.echo(f"wrote {written}", err=True)
@@ -117,7 +123,9 @@ def denoise(
 
 @app.command()
 def info(
-    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="TIFF, .zarr, or slice folder.")],
+    input_path: Annotated[
+        Path, typer.Argument(metavar="INPUT", help="TIFF, .zarr, or slice folder.")
+    ],
     array: Annotated[str | None, typer.Option(help="Array to read inside a Zarr group.")] = None,
 ) -> None:
     """Show shape, dtype, voxel size, chunking and value range of a volume."""

@@ -31,8 +31,13 @@ def checkpoint(tmp_path: Path) -> Path:
 def volume_tif(tmp_path: Path, rng) -> Path:
     path = tmp_path / "scan.tif"
     data = rng.integers(0, 65536, size=(6, 50, 40), dtype=np.uint16)
-    tifffile.imwrite(path, data, imagej=True, resolution=(1 / 8.0, 1 / 8.0),
-                     metadata={"spacing": 30.0, "unit": "nm", "axes": "ZYX"})
+    tifffile.imwrite(
+        path,
+        data,
+        imagej=True,
+        resolution=(1 / 8.0, 1 / 8.0),
+        metadata={"spacing": 30.0, "unit": "nm", "axes": "ZYX"},
+    )
     return path
 
 
@@ -55,8 +60,21 @@ def _files(folder: Path) -> set[str]:
 
 def test_denoise_identity_keeps_data_dtype_and_voxel_size(tmp_path, volume_tif, checkpoint):
     out = tmp_path / "restored.tif"
-    result = _run("denoise", volume_tif, out, "--model", checkpoint, "--tile", "3,32,32",
-                  "--overlap", "2,8,8", "--batch-size", "3", "--device", "cpu")
+    result = _run(
+        "denoise",
+        volume_tif,
+        out,
+        "--model",
+        checkpoint,
+        "--tile",
+        "3,32,32",
+        "--overlap",
+        "2,8,8",
+        "--batch-size",
+        "3",
+        "--device",
+        "cpu",
+    )
     assert result.exit_code == 0, result.output
     np.testing.assert_array_equal(tifffile.imread(out), tifffile.imread(volume_tif))
     with open_volume(out) as reader:
@@ -111,21 +129,29 @@ def test_corrupt_tiff(tmp_path, checkpoint):
     bad = tmp_path / "corrupt.tif"
     bad.write_bytes(os.urandom(4096))
     before = _files(tmp_path)
-    _assert_user_error(_run("denoise", bad, tmp_path / "out.tif", "--model", checkpoint), "corrupt.tif")
+    _assert_user_error(
+        _run("denoise", bad, tmp_path / "out.tif", "--model", checkpoint), "corrupt.tif"
+    )
     assert _files(tmp_path) == before
 
 
 def test_unsupported_input_extension(tmp_path, checkpoint):
     bad = tmp_path / "image.jpg"
     bad.write_bytes(b"\xff\xd8\xff")
-    _assert_user_error(_run("denoise", bad, tmp_path / "out.tif", "--model", checkpoint),
-                       "image.jpg", "unsupported")
+    _assert_user_error(
+        _run("denoise", bad, tmp_path / "out.tif", "--model", checkpoint),
+        "image.jpg",
+        "unsupported",
+    )
 
 
 def test_unsupported_output_extension(tmp_path, volume_tif, checkpoint):
     before = _files(tmp_path)
-    _assert_user_error(_run("denoise", volume_tif, tmp_path / "out.h5", "--model", checkpoint),
-                       "out.h5", "unsupported")
+    _assert_user_error(
+        _run("denoise", volume_tif, tmp_path / "out.h5", "--model", checkpoint),
+        "out.h5",
+        "unsupported",
+    )
     assert _files(tmp_path) == before
 
 
@@ -138,15 +164,18 @@ def test_rgb_input(tmp_path, checkpoint):
 
 def test_4d_input(tmp_path, checkpoint):
     path = tmp_path / "hyper.tif"
-    tifffile.imwrite(path, np.zeros((2, 3, 16, 16), np.uint8))
-    _assert_user_error(_run("denoise", path, tmp_path / "out.tif", "--model", checkpoint),
-                       "hyper.tif", "4D")
+    tifffile.imwrite(path, np.zeros((2, 3, 16, 16), np.uint8), photometric="minisblack")
+    _assert_user_error(
+        _run("denoise", path, tmp_path / "out.tif", "--model", checkpoint), "hyper.tif", "4D"
+    )
 
 
 def test_empty_volume(tmp_path, checkpoint):
     (tmp_path / "empty_slices").mkdir()
-    _assert_user_error(_run("denoise", tmp_path / "empty_slices", tmp_path / "out.tif", "--model",
-                            checkpoint), "empty_slices")
+    _assert_user_error(
+        _run("denoise", tmp_path / "empty_slices", tmp_path / "out.tif", "--model", checkpoint),
+        "empty_slices",
+    )
     assert not (tmp_path / "out.tif").exists()
 
 
@@ -156,8 +185,17 @@ def test_nan_in_float_input_leaves_no_output(tmp_path, checkpoint):
     path = tmp_path / "float.tif"
     tifffile.imwrite(path, data)
     before = _files(tmp_path)
-    result = _run("denoise", path, tmp_path / "out.tif", "--model", checkpoint, "--tile", "3,20,20",
-                  "--overlap", "0,0,0")
+    result = _run(
+        "denoise",
+        path,
+        tmp_path / "out.tif",
+        "--model",
+        checkpoint,
+        "--tile",
+        "3,20,20",
+        "--overlap",
+        "0,0,0",
+    )
     _assert_user_error(result, "float.tif", "NaN", "slice 9")
     assert _files(tmp_path) == before
 
@@ -165,14 +203,20 @@ def test_nan_in_float_input_leaves_no_output(tmp_path, checkpoint):
 def test_existing_output_needs_overwrite(tmp_path, volume_tif, checkpoint):
     out = tmp_path / "out.tif"
     out.write_bytes(b"keep me")
-    _assert_user_error(_run("denoise", volume_tif, out, "--model", checkpoint), "out.tif", "--overwrite")
+    _assert_user_error(
+        _run("denoise", volume_tif, out, "--model", checkpoint), "out.tif", "--overwrite"
+    )
     assert out.read_bytes() == b"keep me"
-    assert _run("denoise", volume_tif, out, "--model", checkpoint, "--overwrite", "-q").exit_code == 0
+    assert (
+        _run("denoise", volume_tif, out, "--model", checkpoint, "--overwrite", "-q").exit_code == 0
+    )
     np.testing.assert_array_equal(tifffile.imread(out), tifffile.imread(volume_tif))
 
 
 def test_missing_output_folder(tmp_path, volume_tif, checkpoint):
-    result = _run("denoise", volume_tif, tmp_path / "no" / "such" / "out.tif", "--model", checkpoint)
+    result = _run(
+        "denoise", volume_tif, tmp_path / "no" / "such" / "out.tif", "--model", checkpoint
+    )
     _assert_user_error(result, "out.tif", "does not exist")
 
 
@@ -197,15 +241,31 @@ def test_checkpoint_with_code_is_refused_without_running_it(tmp_path, volume_tif
 
     evil = tmp_path / "evil.pt"
     torch.save({"format": "vemrestore-checkpoint", "payload": Exploit()}, evil)
-    _assert_user_error(_run("denoise", volume_tif, tmp_path / "out.tif", "--model", evil), "evil.pt")
+    _assert_user_error(
+        _run("denoise", volume_tif, tmp_path / "out.tif", "--model", evil), "evil.pt"
+    )
     assert not marker.exists()
 
 
 def test_bad_tile_option(tmp_path, volume_tif, checkpoint):
-    _assert_user_error(_run("denoise", volume_tif, tmp_path / "o.tif", "--model", checkpoint,
-                            "--tile", "5,abc"), "--tile")
-    _assert_user_error(_run("denoise", volume_tif, tmp_path / "o.tif", "--model", checkpoint,
-                            "--tile", "3,16,16", "--overlap", "1,16,2"), "overlap")
+    _assert_user_error(
+        _run("denoise", volume_tif, tmp_path / "o.tif", "--model", checkpoint, "--tile", "5,abc"),
+        "--tile",
+    )
+    _assert_user_error(
+        _run(
+            "denoise",
+            volume_tif,
+            tmp_path / "o.tif",
+            "--model",
+            checkpoint,
+            "--tile",
+            "3,16,16",
+            "--overlap",
+            "1,16,2",
+        ),
+        "overlap",
+    )
 
 
 def test_interrupt_leaves_no_partial_output(tmp_path, volume_tif):
@@ -230,18 +290,47 @@ def test_interrupt_leaves_no_partial_output(tmp_path, volume_tif):
     for name in ("out.tif", "out.zarr", "out_slices"):
         model = InterruptAfterFirstBatch()
         with pytest.raises(KeyboardInterrupt):
-            restore_file(volume_tif, tmp_path / name, model,
-                         InferenceConfig(tile=(3, 50, 40), overlap=(0, 0, 0), batch_size=1))
+            restore_file(
+                volume_tif,
+                tmp_path / name,
+                model,
+                InferenceConfig(tile=(3, 50, 40), overlap=(0, 0, 0), batch_size=1),
+            )
         assert model.calls == 2
         assert _files(tmp_path) == before
 
 
 def test_console_script_runs_as_a_process(tmp_path, volume_tif, checkpoint):
     out = tmp_path / "restored.tif"
-    bad = subprocess.run([sys.executable, "-m", "vemrestore", "denoise", str(tmp_path / "x.tif"),
-                          str(out), "--model", str(checkpoint)], capture_output=True, text=True)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vemrestore",
+            "denoise",
+            str(tmp_path / "x.tif"),
+            str(out),
+            "--model",
+            str(checkpoint),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
-    good = subprocess.run([sys.executable, "-m", "vemrestore", "denoise", str(volume_tif), str(out),
-                           "--model", str(checkpoint), "--quiet"], capture_output=True, text=True)
+    good = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vemrestore",
+            "denoise",
+            str(volume_tif),
+            str(out),
+            "--model",
+            str(checkpoint),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert good.returncode == 0, good.stderr
     np.testing.assert_array_equal(tifffile.imread(out), tifffile.imread(volume_tif))

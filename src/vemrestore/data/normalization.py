@@ -55,9 +55,7 @@ def fit_normalizer(config: NormalizationConfig, reader: VolumeReader) -> Normali
     depth, height, width = reader.shape
     z_indices = np.unique(np.linspace(0, depth - 1, min(depth, _MAX_SAMPLE_SLICES)).astype(int))
     stride = max(1, int(np.sqrt(height * width / _MAX_SAMPLE_PIXELS_PER_SLICE)))
-    samples = [
-        reader.read(slice(z, z + 1))[0, ::stride, ::stride].ravel() for z in z_indices
-    ]
+    samples = [reader.read(slice(z, z + 1))[0, ::stride, ::stride].ravel() for z in z_indices]
     low, high = np.percentile(
         np.concatenate(samples), [config.low_percentile, config.high_percentile]
     )

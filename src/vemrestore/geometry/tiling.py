@@ -48,7 +48,9 @@ def blend_profile(size: int, overlap: int) -> np.ndarray:
     ramp = overlap - 2 * halo
     distance_to_end = np.minimum(np.arange(size), np.arange(size)[::-1])
     rising = np.sin(0.5 * np.pi * (distance_to_end - halo + 1) / (ramp + 1)) ** 2
-    weights = np.where(distance_to_end < halo, 0.0, np.where(distance_to_end < halo + ramp, rising, 1.0))
+    weights = np.where(
+        distance_to_end < halo, 0.0, np.where(distance_to_end < halo + ramp, rising, 1.0)
+    )
     return weights.astype(np.float32)
 
 

@@ -92,7 +92,7 @@ def _pad_by_reflection(
         (-start, stop - length)
         for (start, stop), length in ((y_range, raw.shape[1]), (x_range, raw.shape[2]))
     ]
-    if all(0 <= w < n for pair, n in zip(widths[1:], raw.shape[1:]) for w in pair):
+    if all(0 <= w < n for pair, n in zip(widths[1:], raw.shape[1:], strict=True) for w in pair):
         return np.pad(raw, widths, mode="reflect")
     y_source = reflect_indices(*y_range, raw.shape[1])
     x_source = reflect_indices(*x_range, raw.shape[2])

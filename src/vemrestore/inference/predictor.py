@@ -49,8 +49,9 @@ class Predictor:
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         inputs = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
-        with torch.inference_mode(), torch.autocast(
-            self.device.type, dtype=torch.float16, enabled=self.amp
+        with (
+            torch.inference_mode(),
+            torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp),
         ):
             outputs = self.model(inputs.to(self.device, non_blocking=True))
         if outputs.shape != inputs.shape:

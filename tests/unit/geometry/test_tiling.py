@@ -6,7 +6,9 @@ from vemrestore.geometry import AxisTiling, TileGrid, blend_profile, reflect_ind
 
 def test_reflect_indices_mirror_without_repeating_the_edge():
     assert reflect_indices(-2, 6, 4).tolist() == [2, 1, 0, 1, 2, 3, 2, 1]
-    np.testing.assert_array_equal(reflect_indices(-3, 10, 5), np.pad(np.arange(5), (3, 5), "reflect"))
+    np.testing.assert_array_equal(
+        reflect_indices(-3, 10, 5), np.pad(np.arange(5), (3, 5), "reflect")
+    )
 
 
 def test_reflect_indices_single_slice_fills_any_window():
@@ -22,7 +24,7 @@ def test_blend_profile_is_symmetric_bounded_and_zero_in_halo(size, overlap):
         assert weights[size // 2] == 1
     halo = overlap // 4
     assert np.all(weights[:halo] == 0)
-    assert np.all(weights[halo:size - halo] > 0)
+    assert np.all(weights[halo : size - halo] > 0)
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from vemrestore.models import create_model
 
 def _whole_volume(volume: np.ndarray, model, halo: int = 2) -> np.ndarray:
     """One tile covering the whole (reflect-padded) volume: restoring it in one piece."""
-    tile = tuple(n + 2 * halo for n in volume.shape)
+    tile = tuple(max(n + 2 * halo, 4 * halo + 1) for n in volume.shape)
     config = InferenceConfig(tile=tile, overlap=(4 * halo,) * 3, batch_size=1)
     return restore(volume, model, config)
 
@@ -28,17 +28,27 @@ def _whole_volume(volume: np.ndarray, model, halo: int = 2) -> np.ndarray:
         ((3, 20, 30), (9, 64, 64), (8, 16, 16), 2),
     ],
 )
-def test_tiled_restoration_equals_whole_volume(random_conv_model, rng, shape, tile, overlap, batch_size):
+def test_tiled_restoration_equals_whole_volume(
+    random_conv_model, rng, shape, tile, overlap, batch_size
+):
     volume = rng.random(shape, dtype=np.float32)
     expected = _whole_volume(volume, random_conv_model)
-    tiled = restore(volume, random_conv_model, InferenceConfig(tile=tile, overlap=overlap, batch_size=batch_size))
+    tiled = restore(
+        volume,
+        random_conv_model,
+        InferenceConfig(tile=tile, overlap=overlap, batch_size=batch_size),
+    )
     assert tiled.shape == shape and tiled.dtype == np.float32
-    assert np.abs(tiled - volume).max() > 1e-2, "the model must change the data for this test to mean anything"
+    assert np.abs(tiled - volume).max() > 1e-2, (
+        "the model must change the data for this test to mean anything"
+    )
     np.testing.assert_allclose(tiled, expected, atol=1e-4, rtol=0)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
-@pytest.mark.parametrize("config", [InferenceConfig(), InferenceConfig(tile=(3, 40, 50), overlap=(2, 13, 7))])
+@pytest.mark.parametrize(
+    "config", [InferenceConfig(), InferenceConfig(tile=(3, 40, 50), overlap=(2, 13, 7))]
+)
 def test_identity_model_returns_input_exactly(rng, dtype, config):
     volume = rng.integers(0, np.iinfo(dtype).max, size=(7, 101, 83), dtype=dtype, endpoint=True)
     restored = restore(volume, create_model("identity"), config)
@@ -76,5 +86,8 @@ def test_overlap_not_smaller_than_tile_is_refused(rng):
     from vemrestore.errors import VemRestoreError
 
     with pytest.raises(VemRestoreError, match="overlap along y"):
-        restore(rng.random((5, 20, 20), dtype=np.float32), create_model("identity"),
-                InferenceConfig(tile=(5, 16, 16), overlap=(2, 16, 4)))
+        restore(
+            rng.random((5, 20, 20), dtype=np.float32),
+            create_model("identity"),
+            InferenceConfig(tile=(5, 16, 16), overlap=(2, 16, 4)),
+        )
