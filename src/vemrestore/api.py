@@ -24,7 +24,15 @@ from vemrestore.data.normalization import fit_normalizer
 from vemrestore.errors import VemRestoreError
 from vemrestore.geometry import TileGrid
 from vemrestore.inference import Predictor, restore_slices
-from vemrestore.io import ArrayReader, VolumeReader, VolumeSpec, describe, open_volume, write_volume
+from vemrestore.io import (
+    ArrayReader,
+    VolumeReader,
+    VolumeSpec,
+    describe,
+    open_volume,
+    output_format,
+    write_volume,
+)
 from vemrestore.io.atomic import check_output_path
 
 PathLike = str | os.PathLike[str]
@@ -68,19 +76,15 @@ def restore_file(
     It appears only when complete: an error or Ctrl-C leaves nothing behind.
     """
     output_path = Path(output_path)
+    output_format(output_path)
     check_output_path(output_path, overwrite)
     config = config or InferenceConfig()
+    checkpoint = _as_checkpoint(model, None)
     with open_volume(input_path, array=array) as reader:
-        checkpoint = _as_checkpoint(model, None)
         spec = VolumeSpec(reader.shape, _output_dtype(reader, config), reader.spec.voxel_size)
         slices = _restore_reader(reader, checkpoint, config, None, progress)
         return write_volume(
-            output_path,
-            slices,
-            spec,
-            overwrite=overwrite,
-            slice_suffix=slice_suffix,
-            chunks=reader.chunks,
+            output_path, slices, spec, overwrite=overwrite, slice_suffix=slice_suffix
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -96,7 +97,9 @@ class ArrayReader(VolumeReader):
         validate_volume_shape(name, array.shape, array.dtype)
         self._array = array
         self.name = name
-        self.spec = VolumeSpec(tuple(int(s) for s in array.shape), np.dtype(array.dtype), voxel_size)
+        self.spec = VolumeSpec(
+            tuple(int(s) for s in array.shape), np.dtype(array.dtype), voxel_size
+        )
 
     def _read(self, z: slice, y: slice, x: slice) -> np.ndarray:
         return self._array[z, y, x]
@@ -115,3 +118,64 @@ def validate_volume_shape(name: str, shape: tuple[int, ...], dtype: np.dtype) ->
         raise VemRestoreError(
             f"{name}: unsupported data type {np.dtype(dtype)} (expected uint8, uint16 or float32)"
         )
+
+
+_NM_PER_UNIT = {
+    "nm": 1.0,
+    "nanometer": 1.0,
+    "nanometre": 1.0,
+    "nanometers": 1.0,
+    "nanometres": 1.0,
+    "um": 1e3,
+    "µm": 1e3,
+    "μm": 1e3,
+    "micron": 1e3,
+    "microns": 1e3,
+    "micrometer": 1e3,
+    "micrometre": 1e3,
+    "micrometers": 1e3,
+    "micrometres": 1e3,
+    "mm": 1e6,
+    "millimeter": 1e6,
+    "millimetre": 1e6,
+    "angstrom": 0.1,
+    "å": 0.1,
+}
+
+
+def nm_per_unit(unit: object) -> float | None:
+    """Nanometres in one ``unit`` (ImageJ or OME spelling), or None for pixels/unknown units."""
+    if not isinstance(unit, str):
+        return None
+    # ImageJ writes the micro sign as the literal text "\u00B5" in its description.
+    key = unit.strip().lower().replace("\\u00b5", "µ")
+    return _NM_PER_UNIT.get(key)
+
+
+def error_reason(error: BaseException) -> str:
+    """A library exception as one short line, so user messages stay one line."""
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def checked_slices(slices: Iterable[np.ndarray], spec: VolumeSpec) -> Iterator[np.ndarray]:
+    """Yield the slices, insisting on exactly ``spec.shape[0]`` of shape (Y, X) and ``spec.dtype``.
+
+    A mismatch means the caller's spec and data disagree (a bug, not a user error), so it is a
+    ValueError. Writers that stop pulling after the last slice call ``next(stream, None)`` once
+    more so that surplus slices are caught too.
+    """
+    depth, height, width = spec.shape
+    count = 0
+    for count, image in enumerate(slices, start=1):
+        if count > depth:
+            raise ValueError(f"received more than the {depth} slices the volume spec announced")
+        image = np.asarray(image)
+        if image.shape != (height, width) or image.dtype != spec.dtype:
+            raise ValueError(
+                f"slice {count - 1} has shape {image.shape} and dtype {image.dtype}; "
+                f"expected {(height, width)} and {np.dtype(spec.dtype)}"
+            )
+        yield image
+    if count < depth:
+        raise ValueError(f"received {count} slices; the volume spec announced {depth}")

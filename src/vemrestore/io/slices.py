@@ -1,0 +1,140 @@
+"""A folder of 2D slices (.tif/.tiff/.png), one file per z, in natural file-name order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import tifffile
+from natsort import natsorted
+
+from vemrestore.errors import VemRestoreError
+from vemrestore.io.base import (
+    VolumeReader,
+    VolumeSpec,
+    VoxelSize,
+    checked_slices,
+    error_reason,
+    validate_volume_shape,
+)
+from vemrestore.io.tiff import read_voxel_size, write_tiff_slice
+
+TIFF_SLICE_SUFFIXES = (".tif", ".tiff")
+SLICE_SUFFIXES = (*TIFF_SLICE_SUFFIXES, ".png")
+PNG_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
+
+
+def list_slice_files(folder: Path) -> list[Path]:
+    """Slice files in z order: natural sort, so ``s2`` comes before ``s10``.
+
+    Hidden files (e.g. macOS ``._s1.tif`` resource forks) are not slices.
+    """
+    candidates = (
+        entry
+        for entry in folder.iterdir()
+        if entry.suffix.lower() in SLICE_SUFFIXES
+        and not entry.name.startswith(".")
+        and entry.is_file()
+    )
+    return natsorted(candidates, key=lambda entry: entry.name)
+
+
+def _slice_header(path: Path) -> tuple[tuple[int, ...], np.dtype, VoxelSize | None]:
+    """Shape, dtype and voxel size of one slice, read without decoding its pixels."""
+    try:
+        if path.suffix.lower() in TIFF_SLICE_SUFFIXES:
+            with tifffile.TiffFile(path) as tif:
+                series = tif.series[0]
+                shape, dtype, voxel_size = series.shape, series.dtype, read_voxel_size(tif)
+        else:
+            properties = iio.improps(path)
+            shape, dtype, voxel_size = properties.shape, properties.dtype, None
+    except Exception as error:
+        raise VemRestoreError(f"{path}: cannot read slice ({error_reason(error)})") from None
+    if len(shape) != 2:
+        raise VemRestoreError(
+            f"{path}: expected a 2D greyscale slice, got shape {tuple(shape)} "
+            "(RGB, multi-channel and multi-page slices are not supported)"
+        )
+    return tuple(int(size) for size in shape), np.dtype(dtype).newbyteorder("="), voxel_size
+
+
+def _read_slice(path: Path) -> np.ndarray:
+    try:
+        if path.suffix.lower() in TIFF_SLICE_SUFFIXES:
+            return tifffile.imread(path)
+        return iio.imread(path)
+    except Exception as error:
+        raise VemRestoreError(f"{path}: cannot decode slice ({error_reason(error)})") from None
+
+
+class SliceFolderReader(VolumeReader):
+    """A folder of equally sized 2D slices; a z-range read opens only those files."""
+
+    format = "slices"
+
+    def __init__(self, folder: Path) -> None:
+        self.name = str(folder)
+        try:
+            self.files = list_slice_files(Path(folder))
+        except OSError as error:
+            raise VemRestoreError(
+                f"{folder}: cannot list the folder ({error_reason(error)})"
+            ) from None
+        if not self.files:
+            raise VemRestoreError(f"{folder}: empty folder, no .tif/.tiff/.png slices found")
+        headers = [_slice_header(path) for path in self.files]
+        shape, dtype, _ = headers[0]
+        for path, (other_shape, other_dtype, _) in zip(self.files, headers, strict=True):
+            if (other_shape, other_dtype) != (shape, dtype):
+                raise VemRestoreError(
+                    f"{path}: slice is {other_shape} {other_dtype}, but {self.files[0].name} "
+                    f"is {shape} {dtype}; all slices must match"
+                )
+        volume_shape = (len(self.files), *shape)
+        validate_volume_shape(self.name, volume_shape, dtype)
+        voxel_size = next((header[2] for header in headers if header[2] is not None), None)
+        self.spec = VolumeSpec(volume_shape, dtype, voxel_size)
+
+    def _read(self, z: slice, y: slice, x: slice) -> np.ndarray:
+        paths = self.files[z]
+        height = len(range(*y.indices(self.shape[1])))
+        width = len(range(*x.indices(self.shape[2])))
+        region = np.empty((len(paths), height, width), dtype=self.dtype)
+        for index, path in enumerate(paths):
+            region[index] = _read_slice(path)[y, x]
+        return region
+
+
+def check_slice_format(path: Path, spec: VolumeSpec, suffix: str) -> None:
+    """Refuse a slice suffix we cannot write, or data that PNG cannot hold, before writing."""
+    if suffix.lower() not in SLICE_SUFFIXES:
+        raise VemRestoreError(
+            f"{path}: unsupported slice format '{suffix}' (expected .tif, .tiff or .png)"
+        )
+    if suffix.lower() == ".png" and np.dtype(spec.dtype) not in PNG_DTYPES:
+        raise VemRestoreError(
+            f"{path}: PNG slices hold uint8 or uint16 only, not {np.dtype(spec.dtype)} "
+            "(write .tif slices instead)"
+        )
+
+
+def write_slice_folder(
+    path: Path, slices: Iterable[np.ndarray], spec: VolumeSpec, suffix: str = ".tif"
+) -> None:
+    """Create ``path`` and write ``slice_00000.tif``... one slice at a time.
+
+    Names are zero-padded to the width the slice count needs, so plain and natural sorting
+    agree. TIFF slices carry the voxel size; PNG cannot.
+    """
+    check_slice_format(path, spec, suffix)
+    path.mkdir()
+    width = max(5, len(str(spec.shape[0] - 1)))
+    for index, image in enumerate(checked_slices(slices, spec)):
+        target = path / f"slice_{index:0{width}d}{suffix}"
+        if suffix.lower() in TIFF_SLICE_SUFFIXES:
+            write_tiff_slice(target, image, spec.voxel_size)
+        else:
+            iio.imwrite(target, image)
