@@ -79,10 +79,10 @@ def denoise(
     ],
     model: Annotated[Path, typer.Option("--model", "-m", help="vemrestore checkpoint (.pt).")],
     tile: Annotated[
-        str | None, typer.Option(help="Tile size Z,Y,X [default: model window,256,256].")
+        str | None, typer.Option(help="Tile size Z,Y,X (default: model window,256,256).")
     ] = None,
     overlap: Annotated[
-        str | None, typer.Option(help="Tile overlap Z,Y,X [default: window//2,32,32].")
+        str | None, typer.Option(help="Tile overlap Z,Y,X (default: window//2,32,32).")
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Tiles per network call.")] = 4,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",

@@ -96,6 +96,10 @@ class AxisTiling:
             total[lo:hi] += self.weights[lo - start : hi - start]
         return total.astype(np.float32)
 
+    def starts_touching(self, lo: int, hi: int) -> tuple[int, ...]:
+        """Starts of the tiles that overlap the real range [lo, hi), in increasing order."""
+        return tuple(s for s in self.starts if s < hi and s + self.tile > lo)
+
     def real_span(self, start: int) -> tuple[int, int, slice]:
         """For a tile at ``start``: real range [lo, hi) it covers and its slice in the tile."""
         lo, hi = max(start, 0), min(start + self.tile, self.length)

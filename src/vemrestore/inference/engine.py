@@ -1,11 +1,15 @@
-"""Tiled, blended, streaming restoration of a whole volume with bounded memory.
+"""Tiled, blended, streaming restoration with bounded memory.
 
 The engine walks the tile grid one z-row of tiles at a time. For each row it reads only the
-slices that row needs, cuts the (reflect-padded) tiles, runs them through the network in
+input that row needs, cuts the (reflect-padded) tiles, runs them through the network in
 batches and adds the weighted predictions into per-slice accumulators. As soon as no later
-tile can touch a slice, that slice is normalised by its total weight, converted back to the
+tile can touch a slice, that slice is divided by its total weight, converted back to the
 output dtype and yielded. Memory is therefore about (tile depth + 1) slices of float32,
 independent of the number of slices; the writer streams the yielded slices to disk.
+
+A ``region`` restricts the work to the tiles of the *same global grid* that touch it, added
+in the same order, so restoring a volume region by region (e.g. one block per worker) gives
+the same numbers as restoring it in one go.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ from vemrestore.io.base import VolumeReader
 BatchPredictor = Callable[[np.ndarray], np.ndarray]
 """(B, D, H, W) float32 -> (B, D, H, W) float32, e.g. ``vemrestore.inference.Predictor``."""
 
+Region = tuple[slice, slice, slice]
+"""A (z, y, x) box of the volume, as slices with explicit start and stop."""
+
 
 def restore_slices(
     reader: VolumeReader,
@@ -31,97 +38,113 @@ def restore_slices(
     batch_size: int,
     output_dtype: np.dtype,
     progress: bool = False,
+    region: Region | None = None,
 ) -> Iterator[np.ndarray]:
-    """Yield the restored volume slice by slice, (Y, X) arrays of ``output_dtype`` in z order."""
-    depth, height, width = reader.shape
-    y_range = (grid.y.starts[0], grid.y.starts[-1] + grid.y.tile)
-    x_range = (grid.x.starts[0], grid.x.starts[-1] + grid.x.tile)
-    yx_tiles = [(ys, xs) for ys in grid.y.starts for xs in grid.x.starts]
-    yx_weight_sum = np.outer(grid.y.weight_sum, grid.x.weight_sum)
-    accumulators: dict[int, np.ndarray] = {}
-    next_to_yield = 0
+    """Yield the restored ``region`` (default: the whole volume) slice by slice.
 
-    with tqdm(total=grid.n_tiles, unit="tile", disable=not progress, desc="restoring") as bar:
-        for row, z_start in enumerate(grid.z.starts):
-            slab = _read_padded_slab(reader, normalizer, z_start, grid.z.tile, y_range, x_range)
+    Each yielded array is one (region Y, region X) slice of ``output_dtype``, in z order.
+    """
+    region = region or tuple(slice(0, n) for n in reader.shape)
+    (z0, z1), (y0, y1), (x0, x1) = ((r.start, r.stop) for r in region)
+    z_starts = grid.z.starts_touching(z0, z1)
+    y_starts = grid.y.starts_touching(y0, y1)
+    x_starts = grid.x.starts_touching(x0, x1)
+    y_range = (y_starts[0], y_starts[-1] + grid.y.tile)
+    x_range = (x_starts[0], x_starts[-1] + grid.x.tile)
+    yx_tiles = [(ys, xs) for ys in y_starts for xs in x_starts]
+    yx_weight_sum = np.outer(grid.y.weight_sum[y0:y1], grid.x.weight_sum[x0:x1])
+    accumulators: dict[int, np.ndarray] = {}
+    next_to_yield = z0
+
+    total_tiles = len(z_starts) * len(yx_tiles)
+    with tqdm(total=total_tiles, unit="tile", disable=not progress, desc="restoring") as bar:
+        for row, z_start in enumerate(z_starts):
+            slab = _read_padded_block(
+                reader, normalizer, (z_start, z_start + grid.z.tile), y_range, x_range
+            )
             z_lo, z_hi, z_in_tile = grid.z.real_span(z_start)
-            for z in range(z_lo, z_hi):
+            for z in range(max(z_lo, z0), min(z_hi, z1)):
                 if z not in accumulators:
-                    accumulators[z] = np.zeros((height, width), dtype=np.float32)
-            z_weights = grid.z.weights[z_in_tile]
+                    accumulators[z] = np.zeros((y1 - y0, x1 - x0), dtype=np.float32)
             for first in range(0, len(yx_tiles), batch_size):
                 batch_tiles = yx_tiles[first : first + batch_size]
-                batch = np.stack([_cut_tile(slab, grid, ys, xs) for ys, xs in batch_tiles])
+                batch = np.stack(
+                    [
+                        slab[
+                            :,
+                            ys - y_range[0] : ys - y_range[0] + grid.y.tile,
+                            xs - x_range[0] : xs - x_range[0] + grid.x.tile,
+                        ]
+                        for ys, xs in batch_tiles
+                    ]
+                )
                 predictions = predict(batch)
                 for (ys, xs), prediction in zip(batch_tiles, predictions, strict=True):
-                    _accumulate(accumulators, grid, prediction, z_in_tile, z_lo, z_weights, ys, xs)
+                    _accumulate(accumulators, grid, region, prediction, z_start, ys, xs)
                 bar.update(len(batch_tiles))
-            done_below = grid.z.starts[row + 1] if row + 1 < len(grid.z.starts) else depth
-            while next_to_yield < min(done_below, depth):
+            done_below = z_starts[row + 1] if row + 1 < len(z_starts) else z1
+            while next_to_yield < min(done_below, z1):
                 total = accumulators.pop(next_to_yield)
                 total /= grid.z.weight_sum[next_to_yield] * yx_weight_sum
                 yield normalizer.denormalize(total, output_dtype)
                 next_to_yield += 1
 
 
-def _read_padded_slab(
+def _read_padded_block(
     reader: VolumeReader,
     normalizer: Normalizer,
-    z_start: int,
-    z_size: int,
+    z_range: tuple[int, int],
     y_range: tuple[int, int],
     x_range: tuple[int, int],
 ) -> np.ndarray:
-    """Normalised (z_size, padded Y, padded X) float32 block for one z-row of tiles.
+    """Normalised float32 block covering virtual [start, stop) ranges of the mirrored volume.
 
-    Padding is done on the raw dtype before normalising: for uint8 that moves 4× fewer bytes.
+    Only the real voxels the block needs are read. Mirroring at the volume borders is done
+    with ``np.pad`` on the raw dtype where it can (4× fewer bytes than float32 for uint8),
+    and by index lookup where a border is mirrored more than once (tiny volumes).
     """
-    z_source = reflect_indices(z_start, z_start + z_size, reader.shape[0])
-    z_lo, z_hi = int(z_source.min()), int(z_source.max()) + 1
-    raw = reader.read(slice(z_lo, z_hi))
-    if not np.array_equal(z_source, np.arange(z_lo, z_hi)):
-        raw = raw[z_source - z_lo]
-    return normalizer.normalize(_pad_by_reflection(raw, y_range, x_range))
-
-
-def _pad_by_reflection(
-    raw: np.ndarray, y_range: tuple[int, int], x_range: tuple[int, int]
-) -> np.ndarray:
-    """Extend (Z, Y, X) by mirroring so it spans the virtual y and x ranges [start, stop)."""
-    widths = [(0, 0)] + [
-        (-start, stop - length)
-        for (start, stop), length in ((y_range, raw.shape[1]), (x_range, raw.shape[2]))
-    ]
-    if all(0 <= w < n for pair, n in zip(widths[1:], raw.shape[1:], strict=True) for w in pair):
-        return np.pad(raw, widths, mode="reflect")
-    y_source = reflect_indices(*y_range, raw.shape[1])
-    x_source = reflect_indices(*x_range, raw.shape[2])
-    return raw[:, y_source][:, :, x_source]
-
-
-def _cut_tile(slab: np.ndarray, grid: TileGrid, y_start: int, x_start: int) -> np.ndarray:
-    y0, x0 = y_start - grid.y.starts[0], x_start - grid.x.starts[0]
-    return slab[:, y0 : y0 + grid.y.tile, x0 : x0 + grid.x.tile]
+    ranges = (z_range, y_range, x_range)
+    reads = tuple(
+        slice(max(lo, 0), min(hi, n)) for (lo, hi), n in zip(ranges, reader.shape, strict=True)
+    )
+    raw = reader.read(*reads)
+    widths = [(r.start - lo, hi - r.stop) for (lo, hi), r in zip(ranges, reads, strict=True)]
+    if all(w < n for pair, n in zip(widths, raw.shape, strict=True) for w in pair):
+        padded = np.pad(raw, widths, mode="reflect") if any(map(any, widths)) else raw
+    else:
+        sources = [
+            reflect_indices(lo, hi, n) - r.start
+            for (lo, hi), n, r in zip(ranges, reader.shape, reads, strict=True)
+        ]
+        padded = raw[np.ix_(*sources)]
+    return normalizer.normalize(padded)
 
 
 def _accumulate(
     accumulators: dict[int, np.ndarray],
     grid: TileGrid,
+    region: Region,
     prediction: np.ndarray,
-    z_in_tile: slice,
-    z_lo: int,
-    z_weights: np.ndarray,
+    z_start: int,
     y_start: int,
     x_start: int,
 ) -> None:
-    """Add the weighted real-volume part of one tile's prediction to the slice accumulators."""
-    y_lo, y_hi, y_in_tile = grid.y.real_span(y_start)
-    x_lo, x_hi, x_in_tile = grid.x.real_span(x_start)
+    """Add the weighted part of one tile's prediction that falls inside ``region``."""
+    spans = []
+    for axis, start, box in zip(
+        (grid.z, grid.y, grid.x), (z_start, y_start, x_start), region, strict=True
+    ):
+        lo, hi = max(start, box.start), min(start + axis.tile, box.stop)
+        spans.append((lo, hi, slice(lo - start, hi - start)))
+    (z_lo, z_hi, z_in_tile), (y_lo, y_hi, y_in_tile), (x_lo, x_hi, x_in_tile) = spans
     yx_weights = grid.yx_weights[y_in_tile, x_in_tile]
-    for offset, (slice_prediction, z_weight) in enumerate(
-        zip(prediction[z_in_tile], z_weights, strict=True)
+    target_y = slice(y_lo - region[1].start, y_hi - region[1].start)
+    target_x = slice(x_lo - region[2].start, x_hi - region[2].start)
+    for z, slice_prediction, z_weight in zip(
+        range(z_lo, z_hi), prediction[z_in_tile], grid.z.weights[z_in_tile], strict=True
     ):
         if z_weight == 0:
             continue
-        target = accumulators[z_lo + offset][y_lo:y_hi, x_lo:x_hi]
-        target += slice_prediction[y_in_tile, x_in_tile] * (yx_weights * z_weight)
+        accumulators[z][target_y, target_x] += slice_prediction[y_in_tile, x_in_tile] * (
+            yx_weights * z_weight
+        )
