@@ -1,0 +1,37 @@
+"""Helpers shared by the networks: constructor argument checks and shape padding.
+
+The padding helpers are TorchScript-compatible so every model stays scriptable.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def require_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
+    """Return ``value`` if it is an int in ``minimum..maximum``; else a ValueError naming it.
+
+    Configs come from YAML/CLI, so a float such as ``16.0`` or a bool is refused rather than
+    silently building a different network.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
+        raise ValueError(f"{name} must be {bounds}, got {value}")
+    return value
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Replicate-pad the last two axes (H, W) of a 4D tensor up to a multiple of ``multiple``.
+
+    Padding goes at the bottom/right only, so ``x[..., :H, :W]`` of the result is the input.
+    Replicate (not reflect) works for any size, even a single pixel.
+    """
+    height, width = x.shape[-2], x.shape[-1]
+    pad_height = (multiple - height % multiple) % multiple
+    pad_width = (multiple - width % multiple) % multiple
+    if pad_height == 0 and pad_width == 0:
+        return x
+    return F.pad(x, [0, pad_width, 0, pad_height], mode="replicate")
