@@ -18,6 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
+	mkdir -p demo-output
 	$(BIN)/vemrestore info demo/fibsem_fast_16x256x256.tif
 	$(BIN)/vemrestore denoise demo/fibsem_fast_16x256x256.tif demo-output/restored.tif \
 		--model src/vemrestore/pretrained/unet2p5d_fibsem.pt --overwrite
