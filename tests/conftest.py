@@ -17,6 +17,7 @@ class RandomConv3d(nn.Module):
             nn.Conv3d(1, 6, 3, padding=1), nn.Tanh(), nn.Conv3d(6, 1, 3, padding=1)
         )
         self.window = 5
+        self.accepts_any_window = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.layers(x.unsqueeze(1)).squeeze(1)
@@ -30,3 +31,30 @@ def random_conv_model() -> nn.Module:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+def _phantom_pair(
+    shape: tuple[int, int, int] = (16, 128, 128), seed: int = 0, photons: float = 20.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(fast, slow) float32 volumes in 0..1 of one smooth phantom: Poisson-Gaussian noise on the
+    fast scan (about 18 dB PSNR at 20 photons), 16× more photons on the slow one."""
+    generator = np.random.default_rng(seed)
+    spectrum = np.fft.fftn(generator.normal(size=shape))
+    frequencies = np.meshgrid(*(np.fft.fftfreq(n) for n in shape), indexing="ij")
+    widths = (0.15, 0.06, 0.06)  # cycles/voxel: smooth in-plane, smoother along z
+    radius2 = sum((f / w) ** 2 for f, w in zip(frequencies, widths, strict=True))
+    field = np.real(np.fft.ifftn(spectrum * np.exp(-radius2)))
+    clean = 0.15 + 0.7 * (field - field.min()) / (field.max() - field.min())
+
+    def scan(photon_count: float) -> np.ndarray:
+        noisy = generator.poisson(clean * photon_count) / photon_count
+        noisy = noisy + generator.normal(0.0, 0.02, shape)
+        return np.clip(noisy, 0.0, 1.0).astype(np.float32)
+
+    return scan(photons), scan(16 * photons)
+
+
+@pytest.fixture
+def phantom_pair():
+    """Factory of seeded synthetic (fast, slow) pairs: ``phantom_pair(shape, seed)``."""
+    return _phantom_pair

@@ -7,6 +7,7 @@ Typical use::
 
     restored = vemrestore.restore(noisy_volume, "model.pt")          # numpy in, numpy out
     vemrestore.restore_file("fast.tif", "restored.tif", "model.pt")  # any size, streamed
+    vemrestore.api.restore_blocks("scan.zarr", "restored.zarr", "model.pt")  # Dask, resumable
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ import numpy as np
 from torch import nn
 
 from vemrestore.checkpoint import Checkpoint, load_checkpoint
-from vemrestore.config import InferenceConfig, NormalizationConfig
+from vemrestore.config import DistributedConfig, InferenceConfig, NormalizationConfig
 from vemrestore.data.normalization import fit_normalizer
 from vemrestore.errors import VemRestoreError
 from vemrestore.geometry import TileGrid
 from vemrestore.inference import Predictor, restore_slices
+from vemrestore.inference.blocks import BlockJob, model_digest
+from vemrestore.inference.distributed import BlockRunSummary, restore_in_blocks
 from vemrestore.io import (
     ArrayReader,
     VolumeReader,
@@ -88,6 +91,72 @@ def restore_file(
         )
 
 
+def can_restore_in_blocks(
+    input_path: PathLike, output_path: PathLike, array: str | None = None
+) -> bool:
+    """Whether ``restore_blocks`` applies: a ``.zarr`` output from a Zarr or uncompressed TIFF."""
+    if output_format(output_path) != "zarr":
+        return False
+    with open_volume(input_path, array=array) as reader:
+        return reader.block_readable
+
+
+def restore_blocks(
+    input_path: PathLike,
+    output_path: PathLike,
+    model: ModelSource,
+    config: InferenceConfig | None = None,
+    distributed: DistributedConfig | None = None,
+    overwrite: bool = False,
+    array: str | None = None,
+    progress: bool = False,
+) -> BlockRunSummary:
+    """Restore a Zarr or uncompressed TIFF volume of any size into an OME-Zarr, in blocks on Dask.
+
+    Memory per worker is bounded by the block size, not the volume. Finished blocks are
+    recorded in the output: after a crash or Ctrl-C the same call resumes, and the result is
+    bit-identical to an uninterrupted run. The output's attributes carry the provenance (model,
+    checkpoint hash, vemrestore version, parameters) and an ``incomplete`` flag until done.
+    """
+    if output_format(output_path) != "zarr":
+        raise VemRestoreError(f"{output_path}: block-wise restoration writes .zarr outputs only")
+    if Path(output_path).resolve() == Path(input_path).resolve():
+        raise VemRestoreError(f"{output_path}: the output must not be the input")
+    config = config or InferenceConfig()
+    checkpoint = _as_checkpoint(model, None)
+    checkpoint_file = None if isinstance(model, (nn.Module, Checkpoint)) else Path(model).absolute()
+    with open_volume(input_path, array=array) as reader:
+        if not reader.block_readable:
+            raise VemRestoreError(
+                f"{input_path}: block-wise restoration needs a Zarr store or an uncompressed "
+                "TIFF (regions readable on their own)"
+            )
+        dtype = _output_dtype(reader, config)
+        job = BlockJob(
+            input_path=str(Path(input_path).absolute()),
+            array=array,
+            output_path=str(Path(output_path).absolute()),
+            grid=_plan_grid(reader, checkpoint, config),
+            normalizer=fit_normalizer(checkpoint.normalization, reader),
+            batch_size=config.batch_size,
+            input_dtype=str(reader.dtype),
+            output_dtype=str(dtype),
+            device=config.device,
+            amp=config.amp,
+            model_digest=model_digest(checkpoint.model),
+        )
+        spec = VolumeSpec(reader.shape, dtype, reader.spec.voxel_size)
+    return restore_in_blocks(
+        job,
+        checkpoint,
+        spec,
+        distributed or DistributedConfig(),
+        overwrite=overwrite,
+        progress=progress,
+        checkpoint_file=checkpoint_file,
+    )
+
+
 def volume_info(path: PathLike, array: str | None = None) -> dict[str, Any]:
     """Shape, dtype, voxel size, chunking, format and value range of a volume file."""
     with open_volume(path, array=array) as reader:
@@ -102,12 +171,7 @@ def _restore_reader(
     progress: bool,
 ):
     checkpoint = _as_checkpoint(model, normalization)
-    window = int(getattr(checkpoint.model, "window", 1))
-    try:
-        tile, overlap = config.resolved_tiling(window)
-    except ValueError as error:
-        raise VemRestoreError(f"tiling: {error}") from None
-    grid = TileGrid.plan(reader.shape, tile, overlap)
+    grid = _plan_grid(reader, checkpoint, config)
     normalizer = fit_normalizer(checkpoint.normalization, reader)
     predictor = Predictor(checkpoint.model, config.device, config.amp)
     return restore_slices(
@@ -119,6 +183,20 @@ def _restore_reader(
         _output_dtype(reader, config),
         progress,
     )
+
+
+def _plan_grid(reader: VolumeReader, checkpoint: Checkpoint, config: InferenceConfig) -> TileGrid:
+    window = int(getattr(checkpoint.model, "window", 1))
+    try:
+        tile, overlap = config.resolved_tiling(window)
+    except ValueError as error:
+        raise VemRestoreError(f"tiling: {error}") from None
+    if tile[0] != window and not getattr(checkpoint.model, "accepts_any_window", False):
+        raise VemRestoreError(
+            f"tiling: this model restores windows of exactly {window} slices; "
+            f"use a tile depth of {window} (got {tile[0]})"
+        )
+    return TileGrid.plan(reader.shape, tile, overlap)
 
 
 def _as_checkpoint(model: ModelSource, normalization: NormalizationConfig | None) -> Checkpoint:

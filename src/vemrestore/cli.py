@@ -14,8 +14,10 @@ import typer
 from pydantic import ValidationError
 
 from vemrestore import __version__, api
-from vemrestore.config import InferenceConfig
+from vemrestore.config import DistributedConfig, InferenceConfig
 from vemrestore.errors import VemRestoreError
+
+BLOCKS = "Block-wise runs (.zarr output)"
 
 app = typer.Typer(
     help="Fast-Scan, AI-Restore: restore noisy fast-scan volume EM.",
@@ -95,8 +97,43 @@ def denoise(
     ] = "tif",
     overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT if it exists.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Local worker processes for block-wise runs (default: one per core).",
+            rich_help_panel=BLOCKS,
+        ),
+    ] = None,
+    memory_per_worker: Annotated[
+        str | None,
+        typer.Option(
+            help="Memory limit per local worker, e.g. 4GiB (default: an equal share).",
+            rich_help_panel=BLOCKS,
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Address of a Dask scheduler to run on, e.g. tcp://host:8786.",
+            rich_help_panel=BLOCKS,
+        ),
+    ] = None,
+    block: Annotated[
+        str | None,
+        typer.Option(
+            help="Block size Z,Y,X, rounded up to whole chunks (default: 32,2048,2048).",
+            rich_help_panel=BLOCKS,
+        ),
+    ] = None,
+    chunks: Annotated[
+        str | None,
+        typer.Option(help="Output chunk size Z,Y,X (default: 8,512,512).", rich_help_panel=BLOCKS),
+    ] = None,
 ) -> None:
-    """Restore a whole volume, tile by tile, without seams and with bounded memory."""
+    """Restore a whole volume, tile by tile, without seams and with bounded memory.
+
+    A .zarr OUTPUT from a Zarr or uncompressed TIFF INPUT is restored in blocks on Dask.
+    """
     with _user_errors():
         if slice_format not in ("tif", "png"):
             raise VemRestoreError(f"--slice-format {slice_format}: expected tif or png")
@@ -107,6 +144,23 @@ def denoise(
             device=device,
             output_dtype="float32" if float32 else "same",
         )
+        distributed = DistributedConfig(
+            workers=workers,
+            memory_per_worker=memory_per_worker,
+            scheduler=scheduler,
+            block=_triple("--block", block),
+            chunks=_triple("--chunks", chunks),
+        )
+        if api.can_restore_in_blocks(input_path, output_path, array):
+            _denoise_in_blocks(
+                input_path, output_path, model, config, distributed, overwrite, array, quiet
+            )
+            return
+        if distributed != DistributedConfig():
+            raise VemRestoreError(
+                "--workers, --memory-per-worker, --scheduler, --block and --chunks apply only "
+                "to a .zarr OUTPUT from a Zarr or uncompressed TIFF INPUT"
+            )
         written = api.restore_file(
             input_path,
             output_path,
@@ -119,6 +173,32 @@ def denoise(
         )
         if not quiet:
             typer.echo(f"wrote {written}", err=True)
+
+
+def _denoise_in_blocks(
+    input_path: Path,
+    output_path: Path,
+    model: Path,
+    config: InferenceConfig,
+    distributed: DistributedConfig,
+    overwrite: bool,
+    array: str | None,
+    quiet: bool,
+) -> None:
+    try:
+        summary = api.restore_blocks(
+            input_path, output_path, model, config, distributed, overwrite, array, not quiet
+        )
+    except KeyboardInterrupt:
+        typer.echo(
+            f"interrupted: finished blocks are kept in {output_path}; run the same command "
+            "again to resume",
+            err=True,
+        )
+        raise typer.Exit(130) from None
+    if not quiet:
+        resumed = f" ({summary.skipped} already done)" if summary.skipped else ""
+        typer.echo(f"wrote {summary.output}: {summary.total} blocks{resumed}", err=True)
 
 
 @app.command()

@@ -334,3 +334,12 @@ def test_console_script_runs_as_a_process(tmp_path, volume_tif, checkpoint):
     )
     assert good.returncode == 0, good.stderr
     np.testing.assert_array_equal(tifffile.imread(out), tifffile.imread(volume_tif))
+
+
+def test_tile_depth_other_than_a_fixed_window_is_refused(tmp_path, volume_tif):
+    checkpoint = tmp_path / "unet.pt"
+    save_checkpoint(checkpoint, create_model("unet2p5d", window=5, depth=2), NormalizationConfig())
+    result = _run(
+        "denoise", volume_tif, tmp_path / "o.tif", "--model", checkpoint, "--tile", "3,32,32"
+    )
+    _assert_user_error(result, "exactly 5 slices", "tile depth of 5")

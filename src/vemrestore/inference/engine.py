@@ -52,6 +52,10 @@ def restore_slices(
     y_range = (y_starts[0], y_starts[-1] + grid.y.tile)
     x_range = (x_starts[0], x_starts[-1] + grid.x.tile)
     yx_tiles = [(ys, xs) for ys in y_starts for xs in x_starts]
+    # Every network call gets the same number of tiles (a short batch is padded by repeating
+    # its last tile): a network's per-tile output can depend on the batch size (oneDNN and
+    # cuDNN choose algorithms by shape), and any region must give the numbers of the whole.
+    call_size = min(batch_size, len(grid.y.starts) * len(grid.x.starts))
     yx_weight_sum = np.outer(grid.y.weight_sum[y0:y1], grid.x.weight_sum[x0:x1])
     accumulators: dict[int, np.ndarray] = {}
     next_to_yield = z0
@@ -68,17 +72,16 @@ def restore_slices(
                     accumulators[z] = np.zeros((y1 - y0, x1 - x0), dtype=np.float32)
             for first in range(0, len(yx_tiles), batch_size):
                 batch_tiles = yx_tiles[first : first + batch_size]
-                batch = np.stack(
-                    [
-                        slab[
-                            :,
-                            ys - y_range[0] : ys - y_range[0] + grid.y.tile,
-                            xs - x_range[0] : xs - x_range[0] + grid.x.tile,
-                        ]
-                        for ys, xs in batch_tiles
+                tiles = [
+                    slab[
+                        :,
+                        ys - y_range[0] : ys - y_range[0] + grid.y.tile,
+                        xs - x_range[0] : xs - x_range[0] + grid.x.tile,
                     ]
-                )
-                predictions = predict(batch)
+                    for ys, xs in batch_tiles
+                ]
+                tiles += tiles[-1:] * (call_size - len(tiles))
+                predictions = predict(np.stack(tiles))[: len(batch_tiles)]
                 for (ys, xs), prediction in zip(batch_tiles, predictions, strict=True):
                     _accumulate(accumulators, grid, region, prediction, z_start, ys, xs)
                 bar.update(len(batch_tiles))

@@ -45,6 +45,9 @@ class VolumeReader(ABC):
     spec: VolumeSpec
     chunks: tuple[int, int, int] | None = None
     format: str = "array"
+    block_readable: bool = False
+    """True when any process that opens the same path can read a region at a cost proportional
+    to its size (chunked or memory-mapped files), so blocks can be restored in parallel."""
 
     @property
     def shape(self) -> tuple[int, int, int]:

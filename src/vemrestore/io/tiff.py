@@ -150,6 +150,10 @@ class TiffReader(VolumeReader):
         """True when regions are read through a memory map rather than by decoding pages."""
         return self._data_offset is not None
 
+    @property
+    def block_readable(self) -> bool:
+        return self.memory_mapped
+
     def _inspect(self) -> int | None:
         """Validate the file, fill ``spec``; return the byte offset of contiguous pixel data."""
         if not self._tif.series:

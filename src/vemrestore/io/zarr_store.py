@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,10 @@ def ome_voxel_size(multiscale: dict[str, Any], dataset_path: str) -> VoxelSize |
 
 
 def _array_names(group: zarr.Group) -> list[str]:
-    members = group.members(max_depth=None)
+    with warnings.catch_warnings():
+        # Foreign folders (e.g. the resume markers of an unfinished restoration) are not arrays.
+        warnings.filterwarnings("ignore", "Object at .* is not recognized", UserWarning)
+        members = group.members(max_depth=None)
     return sorted(name for name, node in members if isinstance(node, zarr.Array))
 
 
@@ -113,6 +117,8 @@ class ZarrReader(VolumeReader):
 
     Leading axes of size 1 (OME-Zarr's t and c) are dropped so (1, 1, Z, Y, X) reads as 3D.
     """
+
+    block_readable = True
 
     def __init__(self, path: Path, array: str | None = None) -> None:
         self.name = str(path)

@@ -57,6 +57,7 @@ class GShift(nn.Module):
     ) -> None:
         super().__init__()
         self.window = require_int("window", window, 1)
+        self.accepts_any_window = True
         base = require_int("full_res_channels", full_res_channels, 1, 256)
         require_int("channels", channels, 24, 512)
         counts = [

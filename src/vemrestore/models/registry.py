@@ -7,6 +7,7 @@ Model contract (checked by the contract tests for every registered model):
 ``forward(x)`` takes ``x`` of shape (B, D, H, W) float32 (a batch of windows of D consecutive
 normalised slices) and returns the restored windows with the same shape. ``model.window`` is
 the number of slices D the model was built for; the engine uses it as the default tile depth.
+A model that also runs on other slice counts sets ``accepts_any_window = True``.
 """
 
 from __future__ import annotations

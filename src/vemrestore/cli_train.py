@@ -1,0 +1,103 @@
+"""Command line of training: ``vemrestore train supervised`` and ``vemrestore config init``.
+
+A thin adapter: options become a ``TrainingConfig`` (defaults < ``--config`` file <
+``--set`` < dedicated options), then ``vemrestore.training.api`` does the work.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vemrestore.cli import _user_errors
+from vemrestore.config.training import (
+    DEFAULT_CONFIG_YAML,
+    TrainingConfig,
+    load_training_config,
+    with_key_slices,
+)
+from vemrestore.errors import VemRestoreError
+
+train_app = typer.Typer(help="Train restoration networks.", no_args_is_help=True)
+config_app = typer.Typer(help="Training configuration files.", no_args_is_help=True)
+
+
+def _budget_overrides(epochs: int | None, steps: int | None, max_time: str | None) -> list[str]:
+    """Budget options replace the whole budget (the config's epochs no longer apply)."""
+    if epochs is None and steps is None and max_time is None:
+        return []
+    return [
+        f"epochs={epochs if epochs is not None else 'null'}",
+        f"steps={steps if steps is not None else 'null'}",
+        f"max_time={max_time if max_time is not None else 'null'}",
+    ]
+
+
+@train_app.command("supervised")
+def supervised(
+    fast: Annotated[
+        list[Path] | None, typer.Option(help="Fast-scan volume (repeat per pair).")
+    ] = None,
+    slow: Annotated[list[Path] | None, typer.Option(help="Slow-scan volume, same order.")] = None,
+    out: Annotated[Path | None, typer.Option(help="New run folder.")] = None,
+    config: Annotated[Path | None, typer.Option(help="Training config YAML.")] = None,
+    key_slices: Annotated[
+        int | None, typer.Option(help="Key-slice mode with this period (slow every P slices).")
+    ] = None,
+    key_offset: Annotated[int, typer.Option(help="z of the first key slice.")] = 0,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Override: section.key=value.")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Budget: epochs.")] = None,
+    steps: Annotated[int | None, typer.Option(help="Budget: optimizer steps.")] = None,
+    max_time: Annotated[str | None, typer.Option(help="Budget: wall-clock, e.g. 5m.")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue the run in this folder.")] = None,
+    init: Annotated[Path | None, typer.Option(help="Start from this checkpoint's weights.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+) -> None:
+    """Train fast → slow on registered pairs; writes checkpoints and logs into --out."""
+    from vemrestore.training import api
+
+    with _user_errors():
+        sets = [*(overrides or []), *_budget_overrides(epochs, steps, max_time)]
+        if resume is not None:
+            if fast or slow or out or config or init or key_slices:
+                raise VemRestoreError(
+                    f"--resume {resume}: the run's saved config is used; only --set and budget "
+                    "options may change it"
+                )
+            result = api.resume(resume, sets, progress=not quiet)
+        else:
+            if out is None:
+                raise VemRestoreError("--out RUN is required (a new run folder)")
+            if len(fast or []) != len(slow or []):
+                raise VemRestoreError("give one --slow for every --fast, in the same order")
+            settings = load_training_config(config, sets)
+            data = settings.model_dump()
+            data["data"]["pairs"] += [
+                {"fast": str(f), "slow": str(s)}
+                for f, s in zip(fast or [], slow or [], strict=True)
+            ]
+            settings = TrainingConfig(**data)
+            if key_slices is not None:
+                settings = with_key_slices(settings, key_slices, key_offset)
+            result = api.train(settings, out, init=init, progress=not quiet)
+        typer.echo(
+            f"{result.run_dir}: {result.epochs} epochs, {result.steps} steps, "
+            f"best validation PSNR {result.best_psnr:.2f} dB -> {result.best}"
+        )
+
+
+@config_app.command("init")
+def init_config(
+    path: Annotated[Path, typer.Argument(help="Where to write the config.")] = Path("train.yaml"),
+    force: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+) -> None:
+    """Write a commented default training config."""
+    with _user_errors():
+        if path.exists() and not force:
+            raise VemRestoreError(f"{path}: already exists (use --force to replace it)")
+        path.write_text(DEFAULT_CONFIG_YAML)
+        typer.echo(f"wrote {path}")

@@ -1,0 +1,280 @@
+"""Settings of a training run: what is learned, from which data, with what budget.
+
+The resolved config is saved as YAML in every run folder, so a run can be repeated or resumed
+from its folder alone. ``--set section.key=value`` overrides edit the same tree.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from vemrestore.config.normalization import NormalizationConfig
+from vemrestore.errors import VemRestoreError
+
+DEFAULT_WINDOW = 5
+LOSS_TERMS = ("L1", "MSE", "HUBER", "SSIM")
+_LOSS_TERM = re.compile(r"^\s*(?:(\d+(?:\.\d*)?|\.\d+)\s*\*\s*)?([A-Za-z0-9]+)\s*$")
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_loss(text: str) -> list[tuple[float, str]]:
+    """``"1*L1+0.5*SSIM"`` → ``[(1.0, "L1"), (0.5, "SSIM")]``; names are case-insensitive."""
+    terms = []
+    for part in text.split("+"):
+        match = _LOSS_TERM.match(part)
+        if match is None:
+            raise ValueError(f"loss term {part.strip()!r}: expected WEIGHT*NAME, e.g. 1*L1")
+        weight = float(match.group(1) or 1.0)
+        name = match.group(2).upper()
+        if name not in LOSS_TERMS:
+            raise ValueError(f"unknown loss {match.group(2)!r}; available: {', '.join(LOSS_TERMS)}")
+        if weight <= 0:
+            raise ValueError(f"loss weight of {name} must be > 0")
+        terms.append((weight, name))
+    return terms
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"5m"``, ``"1h30m"``, ``"90s"``, ``"2d"`` → timedelta (must be > 0)."""
+    match = _DURATION.match(text.strip().replace(" ", ""))
+    if match is None or not any(match.groups()):
+        raise ValueError(f"duration {text!r}: expected e.g. 90s, 5m, 1h30m, 2d")
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    if duration.total_seconds() <= 0:
+        raise ValueError(f"duration {text!r} must be > 0")
+    return duration
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelSection(_Strict):
+    """Network from the registry and its constructor parameters (``window`` = patch depth D)."""
+
+    name: str = "unet2p5d"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def window(self) -> int:
+        return int(self.params.get("window", DEFAULT_WINDOW))
+
+
+class PairSection(_Strict):
+    """One registered (fast, slow) volume pair of identical shape and dtype."""
+
+    fast: str
+    slow: str
+
+
+class DataSection(_Strict):
+    """Where the pairs come from and how intensities are mapped.
+
+    ``pairs`` lists volume pairs explicitly; ``folder`` adds every pair found there (file
+    names containing ``fast`` and ``slow`` with a shared stem). ``max_shift`` (px) is the
+    largest phase-correlation shift between fast and slow slices accepted as registered.
+    """
+
+    pairs: list[PairSection] = Field(default_factory=list)
+    folder: str | None = None
+    normalization: NormalizationConfig = NormalizationConfig()
+    check_registration: bool = True
+    max_shift: float = Field(1.0, gt=0.0, le=100.0)
+
+
+class ValidationSection(_Strict):
+    """The hold-out region: the last ``fraction`` of the volume along ``axis`` (at least one
+    patch deep), never sampled for training; ``patches`` fixed validation patches per run."""
+
+    axis: Literal["z", "y", "x"] = "z"
+    fraction: float = Field(0.1, gt=0.0, lt=0.5)
+    patches: int = Field(16, ge=1, le=10000)
+
+
+class KeySliceSection(_Strict):
+    """S-F-F-F-S acquisition: a slow key slice every ``period`` slices, first at ``offset``."""
+
+    period: int = Field(4, ge=2, le=64)
+    offset: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _offset_in_period(self) -> KeySliceSection:
+        if self.offset >= self.period:
+            raise ValueError(f"offset ({self.offset}) must be below the period ({self.period})")
+        return self
+
+
+class OptimizerSection(_Strict):
+    """Adam with reduce-on-plateau on validation PSNR."""
+
+    lr: float = Field(2e-4, gt=0.0, le=1.0)
+    betas: tuple[float, float] = (0.9, 0.99)
+    plateau_factor: float = Field(0.5, gt=0.0, lt=1.0)
+    plateau_patience: int = Field(10, ge=0)
+    min_lr: float = Field(1e-6, ge=0.0)
+
+    @field_validator("betas")
+    @classmethod
+    def _betas_in_range(cls, betas: tuple[float, float]) -> tuple[float, float]:
+        if not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError(f"betas must be in [0, 1), got {betas}")
+        return betas
+
+
+class TrainingConfig(_Strict):
+    """Everything a training run needs besides its output folder.
+
+    The budget stops the run at whichever of ``epochs``, ``steps`` (optimizer steps) and
+    ``max_time`` (e.g. ``"5m"``) is reached first; an epoch is ``steps_per_epoch`` batches of
+    random patches, each followed by validation. ``precision`` ``auto`` = mixed float16 on
+    GPU, float32 on CPU. ``strategy``/``devices``/``num_nodes`` are passed to Lightning
+    (``ddp`` for multi-GPU or multi-node).
+    """
+
+    model: ModelSection = ModelSection()
+    data: DataSection = DataSection()
+    validation: ValidationSection = ValidationSection()
+    key_slices: KeySliceSection | None = None
+    patch_size: tuple[int, int] = (128, 128)
+    augment: bool = True
+    loss: str = "1*L1+1*SSIM"
+    optimizer: OptimizerSection = OptimizerSection()
+    epochs: int | None = Field(100, ge=1)
+    steps: int | None = Field(None, ge=1)
+    max_time: str | None = None
+    steps_per_epoch: int = Field(200, ge=1)
+    batch_size: int = Field(8, ge=1, le=4096)
+    seed: int = Field(0, ge=0)
+    workers: int = Field(0, ge=0, le=256)
+    precision: Literal["auto", "32-true", "16-mixed", "bf16-mixed"] = "auto"
+    accelerator: Literal["auto", "cpu", "gpu"] = "auto"
+    devices: int = Field(1, ge=1)
+    num_nodes: int = Field(1, ge=1)
+    strategy: Literal["auto", "ddp", "ddp_spawn"] = "auto"
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainingConfig:
+        parse_loss(self.loss)
+        if self.max_time is not None:
+            parse_duration(self.max_time)
+        if self.epochs is None and self.steps is None and self.max_time is None:
+            raise ValueError("give a budget: epochs, steps or max_time")
+        if min(self.patch_size) < 8:
+            raise ValueError(f"patch_size must be >= 8 px, got {self.patch_size}")
+        if self.key_slices is not None and self.model.window != self.key_slices.period + 1:
+            raise ValueError(
+                f"key-slice period {self.key_slices.period} needs model window "
+                f"{self.key_slices.period + 1} (set model.params.window), got {self.model.window}"
+            )
+        return self
+
+    def resolved(self) -> TrainingConfig:
+        """A copy with the model window written out, so the saved YAML says the patch depth."""
+        params = {"window": self.model.window, **self.model.params}
+        return self.model_copy(update={"model": ModelSection(name=self.model.name, params=params)})
+
+
+def with_key_slices(config: TrainingConfig, period: int, offset: int = 0) -> TrainingConfig:
+    """``config`` switched to key-slice training with ``period`` (model window = period + 1)."""
+    data = config.model_dump()
+    data["key_slices"] = {"period": period, "offset": offset}
+    data["model"]["params"]["window"] = period + 1
+    return TrainingConfig(**data)
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` strings to a config tree; values are parsed as YAML."""
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise VemRestoreError(f"--set {item}: expected key=value, e.g. batch_size=4")
+        node = data
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise VemRestoreError(f"--set {item}: {part} is not a section")
+            node = child
+        node[leaf] = yaml.safe_load(text)
+    return data
+
+
+def load_training_config(
+    path: str | Path | None = None, overrides: list[str] | None = None
+) -> TrainingConfig:
+    """Defaults, then the YAML file at ``path``, then ``overrides``; errors name the file."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise VemRestoreError(f"{path}: config file not found")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise VemRestoreError(f"{path}: not valid YAML ({error})") from None
+        if not isinstance(data, dict):
+            raise VemRestoreError(f"{path}: expected a mapping of config sections")
+    data = apply_overrides(data, overrides or [])
+    try:
+        return TrainingConfig(**data)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        source = f"{path}: " if path is not None else ""
+        raise VemRestoreError(f"{source}invalid training config: {problems}") from None
+
+
+def save_training_config(config: TrainingConfig, path: str | Path) -> None:
+    """Write the resolved config as YAML (read back by ``load_training_config``)."""
+    Path(path).write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+
+
+DEFAULT_CONFIG_YAML = """\
+# vemrestore training config. Every key is optional; unknown keys are errors.
+# Override any value on the command line: --set optimizer.lr=1e-4 --set batch_size=4
+model:
+  name: unet2p5d            # a registered network: unet2p5d, gshift, identity
+  params:                   # constructor parameters of that network
+    window: 5               # patch depth D (slices per window); key slices: period + 1
+data:
+  pairs: []                 # [{fast: a_fast.tif, slow: a_slow.tif}, ...]; --fast/--slow add one
+  folder: null              # or a folder of *fast*/*slow* files sharing a stem
+  normalization:
+    mode: dtype             # dtype (divide by the dtype range) or percentile
+  check_registration: true  # refuse pairs shifted by more than max_shift px
+  max_shift: 1.0
+validation:
+  axis: z                   # hold out the last `fraction` of the volume along z, y or x
+  fraction: 0.1             # (at least one patch deep; never sampled for training)
+  patches: 16               # fixed validation patches (chosen by seed)
+key_slices: null            # {period: 4, offset: 0} trains the S-F-F-F-S key-slice mode
+patch_size: [128, 128]      # in-plane patch size (key slices read 2x this and subsample)
+augment: true               # random flips in z, y, x and 90-degree rotations in xy
+loss: 1*L1+1*SSIM           # weighted sum of L1, MSE, Huber, SSIM
+optimizer:
+  lr: 2.0e-4                # Adam
+  betas: [0.9, 0.99]
+  plateau_factor: 0.5       # reduce-on-plateau of validation PSNR
+  plateau_patience: 10      # epochs without improvement before the lr is reduced
+  min_lr: 1.0e-6
+epochs: 100                 # budget: stops at the first of epochs, steps, max_time reached
+steps: null                 # optimizer steps
+max_time: null              # wall-clock, e.g. 5m, 1h30m
+steps_per_epoch: 200        # batches per epoch (validation after each)
+batch_size: 8
+seed: 0
+workers: 0                  # data-loader processes (each with its own seed)
+precision: auto             # auto (16-mixed on GPU, 32-true on CPU), 32-true, 16-mixed, bf16-mixed
+accelerator: auto           # auto, cpu, gpu
+devices: 1                  # GPUs (or CPU processes) per node
+num_nodes: 1
+strategy: auto              # auto, ddp, ddp_spawn
+"""

@@ -1,0 +1,29 @@
+"""What a task is: how source patches become (input, target), and which slices are scored.
+
+The training loop and the network know nothing else about the task, so supervised,
+key-slice and self-supervised training share one loop.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+
+class Task(Protocol):
+    """An objective: source windows in, one (input, target) training example out."""
+
+    name: str
+
+    def source_extent(self, window: int, patch_size: tuple[int, int]) -> tuple[int, int, int]:
+        """(z, y, x) size read from each source volume for a network window of ``window``."""
+        ...
+
+    def make_example(self, patch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Source patches by role (``fast``, ``slow``) → (input, target) (D, H, W) float32."""
+        ...
+
+    def scored_slices(self, window: int) -> slice:
+        """Window slices that enter loss and metrics (others are not the network's job)."""
+        ...
