@@ -5,15 +5,14 @@ User mistakes (bad files, paths, options) print one ``error: ...`` line and exit
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 from vemrestore import __version__, api
+from vemrestore.cli_errors import user_errors
+from vemrestore.cli_train import config_app, train_app
 from vemrestore.config import DistributedConfig, InferenceConfig
 from vemrestore.errors import VemRestoreError
 
@@ -25,20 +24,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """Turn user-fixable errors into one line on stderr and exit code 2 (no traceback)."""
-    try:
-        yield
-    except VemRestoreError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
-    except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        typer.echo(f"error: invalid option: {problems}", err=True)
-        raise typer.Exit(2) from None
 
 
 def _triple(option: str, text: str | None) -> tuple[int, int, int] | None:
@@ -134,7 +119,7 @@ def denoise(
 
     A .zarr OUTPUT from a Zarr or uncompressed TIFF INPUT is restored in blocks on Dask.
     """
-    with _user_errors():
+    with user_errors():
         if slice_format not in ("tif", "png"):
             raise VemRestoreError(f"--slice-format {slice_format}: expected tif or png")
         config = InferenceConfig(
@@ -209,11 +194,15 @@ def info(
     array: Annotated[str | None, typer.Option(help="Array to read inside a Zarr group.")] = None,
 ) -> None:
     """Show shape, dtype, voxel size, chunking and value range of a volume."""
-    with _user_errors():
+    with user_errors():
         details = api.volume_info(input_path, array=array)
     width = max(len(key) for key in details)
     for key, value in details.items():
         typer.echo(f"{key:<{width}}  {value}")
+
+
+app.add_typer(train_app, name="train")
+app.add_typer(config_app, name="config")
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from vemrestore.cli import _user_errors
+from vemrestore.cli_errors import user_errors
 from vemrestore.config.training import (
     DEFAULT_CONFIG_YAML,
     TrainingConfig,
@@ -60,7 +60,7 @@ def supervised(
     """Train fast → slow on registered pairs; writes checkpoints and logs into --out."""
     from vemrestore.training import api
 
-    with _user_errors():
+    with user_errors():
         sets = [*(overrides or []), *_budget_overrides(epochs, steps, max_time)]
         if resume is not None:
             if fast or slow or out or config or init or key_slices:
@@ -96,7 +96,7 @@ def init_config(
     force: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
 ) -> None:
     """Write a commented default training config."""
-    with _user_errors():
+    with user_errors():
         if path.exists() and not force:
             raise VemRestoreError(f"{path}: already exists (use --force to replace it)")
         path.write_text(DEFAULT_CONFIG_YAML)
