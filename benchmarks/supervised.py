@@ -24,9 +24,9 @@ import torch
 from results import machine_info, update_section
 
 from vemrestore import restore
+from vemrestore.api import restore_key_slices
 from vemrestore.config.training import TrainingConfig, with_key_slices
 from vemrestore.evaluation.metrics import volume_scores
-from vemrestore.inference_key_slices import restore_key_slices
 from vemrestore.tasks.key_slices import key_positions, simulate_key_slices
 from vemrestore.training.api import train
 

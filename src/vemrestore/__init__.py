@@ -1,19 +1,20 @@
 """vemrestore: Fast-Scan, AI-Restore for volume electron microscopy.
 
 The Python API lives in ``vemrestore.api``; its entry points are also reachable here
-(``vemrestore.restore``, ``vemrestore.restore_file``, ``vemrestore.volume_info``) and are
-imported on first use, so ``import vemrestore.io`` does not pull in PyTorch.
+(``vemrestore.restore``, ``vemrestore.restore_file``, ``vemrestore.restore_key_slices``,
+``vemrestore.volume_info``) and are imported on first use, so ``import vemrestore.io`` does not
+pull in PyTorch.
 """
 
 from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "restore", "restore_file", "volume_info"]
+__all__ = ["__version__", "restore", "restore_file", "restore_key_slices", "volume_info"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("restore", "restore_file", "volume_info"):
+    if name in ("restore", "restore_file", "restore_key_slices", "volume_info"):
         from vemrestore import api
 
         return getattr(api, name)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from vemrestore.checkpoint import Checkpoint, load_checkpoint
+from vemrestore.checkpoint import Checkpoint, as_checkpoint
 from vemrestore.config import DistributedConfig, InferenceConfig, NormalizationConfig
 from vemrestore.data.normalization import fit_normalizer
 from vemrestore.errors import VemRestoreError
@@ -27,6 +27,7 @@ from vemrestore.geometry import TileGrid
 from vemrestore.inference import Predictor, restore_slices
 from vemrestore.inference.blocks import BlockJob, model_digest
 from vemrestore.inference.distributed import BlockRunSummary, restore_in_blocks
+from vemrestore.inference.key_slices import restore_key_slice_stream, trained_key_period
 from vemrestore.io import (
     ArrayReader,
     VolumeReader,
@@ -82,13 +83,65 @@ def restore_file(
     output_format(output_path)
     check_output_path(output_path, overwrite)
     config = config or InferenceConfig()
-    checkpoint = _as_checkpoint(model, None)
+    checkpoint = as_checkpoint(model, None)
     with open_volume(input_path, array=array) as reader:
-        spec = VolumeSpec(reader.shape, _output_dtype(reader, config), reader.spec.voxel_size)
+        spec = VolumeSpec(reader.shape, config.resolved_dtype(reader.dtype), reader.spec.voxel_size)
         slices = _restore_reader(reader, checkpoint, config, None, progress)
         return write_volume(
             output_path, slices, spec, overwrite=overwrite, slice_suffix=slice_suffix
         )
+
+
+def restore_key_slices(
+    volume: np.ndarray,
+    model: ModelSource,
+    period: int = 4,
+    key_offset: int = 0,
+    config: InferenceConfig | None = None,
+) -> np.ndarray:
+    """Restore a (Z, Y, X) key-slice acquisition; key slices are passed through unchanged.
+
+    A slow key slice sits every ``period`` slices from ``key_offset``; ``model`` was trained
+    in key-slice mode with the same period (window ``period + 1``). Returns the input's
+    dtype, or float32 if ``config.output_dtype`` says so.
+    """
+    reader = ArrayReader(np.asarray(volume))
+    slices = restore_key_slice_stream(reader, as_checkpoint(model), period, key_offset, config)
+    return np.stack(list(slices))
+
+
+def restore_key_slices_file(
+    input_path: PathLike,
+    output_path: PathLike,
+    model: ModelSource,
+    period: int = 4,
+    key_offset: int = 0,
+    config: InferenceConfig | None = None,
+    overwrite: bool = False,
+    array: str | None = None,
+    slice_suffix: str = ".tif",
+    progress: bool = False,
+) -> Path:
+    """``restore_key_slices`` for a volume file; streams window by window into ``output_path``.
+
+    The output appears only when complete.
+    """
+    output_path = Path(output_path)
+    output_format(output_path)
+    check_output_path(output_path, overwrite)
+    config = config or InferenceConfig()
+    checkpoint = as_checkpoint(model)
+    with open_volume(input_path, array=array) as reader:
+        spec = VolumeSpec(reader.shape, config.resolved_dtype(reader.dtype), reader.spec.voxel_size)
+        slices = restore_key_slice_stream(reader, checkpoint, period, key_offset, config, progress)
+        return write_volume(
+            output_path, slices, spec, overwrite=overwrite, slice_suffix=slice_suffix
+        )
+
+
+def key_slice_period(model: ModelSource) -> int | None:
+    """The key-slice period ``model`` was trained with, or None if not trained in that mode."""
+    return trained_key_period(as_checkpoint(model))
 
 
 def can_restore_in_blocks(
@@ -123,7 +176,7 @@ def restore_blocks(
     if Path(output_path).resolve() == Path(input_path).resolve():
         raise VemRestoreError(f"{output_path}: the output must not be the input")
     config = config or InferenceConfig()
-    checkpoint = _as_checkpoint(model, None)
+    checkpoint = as_checkpoint(model, None)
     checkpoint_file = None if isinstance(model, (nn.Module, Checkpoint)) else Path(model).absolute()
     with open_volume(input_path, array=array) as reader:
         if not reader.block_readable:
@@ -131,7 +184,7 @@ def restore_blocks(
                 f"{input_path}: block-wise restoration needs a Zarr store or an uncompressed "
                 "TIFF (regions readable on their own)"
             )
-        dtype = _output_dtype(reader, config)
+        dtype = config.resolved_dtype(reader.dtype)
         job = BlockJob(
             input_path=str(Path(input_path).absolute()),
             array=array,
@@ -170,7 +223,7 @@ def _restore_reader(
     normalization: NormalizationConfig | None,
     progress: bool,
 ):
-    checkpoint = _as_checkpoint(model, normalization)
+    checkpoint = as_checkpoint(model, normalization)
     grid = _plan_grid(reader, checkpoint, config)
     normalizer = fit_normalizer(checkpoint.normalization, reader)
     predictor = Predictor(checkpoint.model, config.device, config.amp)
@@ -180,7 +233,7 @@ def _restore_reader(
         normalizer,
         grid,
         config.batch_size,
-        _output_dtype(reader, config),
+        config.resolved_dtype(reader.dtype),
         progress,
     )
 
@@ -197,15 +250,3 @@ def _plan_grid(reader: VolumeReader, checkpoint: Checkpoint, config: InferenceCo
             f"use a tile depth of {window} (got {tile[0]})"
         )
     return TileGrid.plan(reader.shape, tile, overlap)
-
-
-def _as_checkpoint(model: ModelSource, normalization: NormalizationConfig | None) -> Checkpoint:
-    if isinstance(model, Checkpoint):
-        return model
-    if isinstance(model, nn.Module):
-        return Checkpoint(model, normalization or NormalizationConfig())
-    return load_checkpoint(model)
-
-
-def _output_dtype(reader: VolumeReader, config: InferenceConfig) -> np.dtype:
-    return np.dtype(np.float32) if config.output_dtype == "float32" else reader.dtype

@@ -89,3 +89,19 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         raise VemRestoreError(f"{path}: damaged vemrestore checkpoint ({error})") from None
     model.eval()
     return Checkpoint(model, normalization, dict(payload.get("metadata", {})))
+
+
+def as_checkpoint(
+    model: nn.Module | Checkpoint | str | os.PathLike[str],
+    normalization: NormalizationConfig | None = None,
+) -> Checkpoint:
+    """A checkpoint path, loaded ``Checkpoint`` or bare module → ``Checkpoint``.
+
+    A bare module gets ``normalization`` (default: the dtype range), so API callers can pass
+    any network that follows the model contract.
+    """
+    if isinstance(model, Checkpoint):
+        return model
+    if isinstance(model, nn.Module):
+        return Checkpoint(model, normalization or NormalizationConfig())
+    return load_checkpoint(model)

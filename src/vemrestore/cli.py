@@ -17,6 +17,7 @@ from vemrestore.config import DistributedConfig, InferenceConfig
 from vemrestore.errors import VemRestoreError
 
 BLOCKS = "Block-wise runs (.zarr output)"
+KEY_SLICES = "Key-slice acquisitions"
 
 app = typer.Typer(
     help="Fast-Scan, AI-Restore: restore noisy fast-scan volume EM.",
@@ -82,6 +83,18 @@ def denoise(
     ] = "tif",
     overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT if it exists.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    key_slices: Annotated[
+        int | None,
+        typer.Option(
+            help="INPUT is a key-slice acquisition: a slow slice every P slices, passed "
+            "through (default: the period a key-slice model was trained with).",
+            rich_help_panel=KEY_SLICES,
+        ),
+    ] = None,
+    key_offset: Annotated[
+        int,
+        typer.Option(help="z of the first key slice.", rich_help_panel=KEY_SLICES),
+    ] = 0,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -136,6 +149,29 @@ def denoise(
             block=_triple("--block", block),
             chunks=_triple("--chunks", chunks),
         )
+        period = key_slices or api.key_slice_period(model)
+        if period is not None:
+            if distributed != DistributedConfig():
+                raise VemRestoreError(
+                    "key-slice restoration runs in one process (no block options)"
+                )
+            if key_slices is None and not quiet:
+                typer.echo(f"key-slice model: restoring with period {period}", err=True)
+            written = api.restore_key_slices_file(
+                input_path,
+                output_path,
+                model,
+                period,
+                key_offset,
+                config,
+                overwrite=overwrite,
+                array=array,
+                slice_suffix=f".{slice_format}",
+                progress=not quiet,
+            )
+            if not quiet:
+                typer.echo(f"wrote {written}", err=True)
+            return
         if api.can_restore_in_blocks(input_path, output_path, array):
             _denoise_in_blocks(
                 input_path, output_path, model, config, distributed, overwrite, array, quiet

@@ -11,6 +11,7 @@ import tifffile
 import torch
 from typer.testing import CliRunner
 
+from vemrestore.api import restore_key_slices
 from vemrestore.checkpoint import save_checkpoint
 from vemrestore.cli import app
 from vemrestore.config import NormalizationConfig
@@ -343,3 +344,36 @@ def test_tile_depth_other_than_a_fixed_window_is_refused(tmp_path, volume_tif):
         "denoise", volume_tif, tmp_path / "o.tif", "--model", checkpoint, "--tile", "3,32,32"
     )
     _assert_user_error(result, "exactly 5 slices", "tile depth of 5")
+
+
+
+def test_denoise_key_slices_passes_keys_through(tmp_path: Path, rng) -> None:
+    """A key-slice model is recognised from its checkpoint; keys are copied, others restored."""
+    source = tmp_path / "acquisition.tif"
+    data = rng.integers(0, 200, size=(11, 40, 30), dtype=np.uint8)
+    tifffile.imwrite(source, data)
+    model = tmp_path / "keys.pt"
+    metadata = {"task": "key_slices", "config": {"key_slices": {"period": 4, "offset": 0}}}
+    torch.manual_seed(0)
+    network = create_model("unet2p5d", window=5, base_channels=4, depth=2)
+    save_checkpoint(model, network, NormalizationConfig(), metadata)
+    out = tmp_path / "restored.tif"
+    result = _run("denoise", source, out, "--model", model, "--key-offset", "1", "-q")
+    assert result.exit_code == 0, result.output
+    restored = tifffile.imread(out)
+    keys = [1, 5, 9]
+    others = [z for z in range(11) if z not in keys]
+    np.testing.assert_array_equal(restored[keys], data[keys])
+    assert np.mean(restored[others] != data[others]) > 0.5
+    np.testing.assert_array_equal(restored, restore_key_slices(data, model, 4, 1))
+
+
+def test_denoise_key_slices_refuses_a_model_of_another_period(tmp_path: Path, rng) -> None:
+    source = tmp_path / "acquisition.tif"
+    tifffile.imwrite(source, rng.integers(0, 200, size=(11, 40, 30), dtype=np.uint8))
+    model = tmp_path / "window3.pt"
+    save_checkpoint(model, create_model("identity", window=3), NormalizationConfig())
+    out = tmp_path / "restored.tif"
+    result = _run("denoise", source, out, "--model", model, "--key-slices", "4")
+    _assert_user_error(result, "period 4", "window of 5")
+    assert not out.exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Triple = tuple[int, int, int]
@@ -42,3 +43,7 @@ class InferenceConfig(BaseModel):
             if o >= t:
                 raise ValueError(f"overlap along {axis} ({o}) must be smaller than the tile ({t})")
         return tile, overlap
+
+    def resolved_dtype(self, input_dtype: np.dtype) -> np.dtype:
+        """The dtype written for an input of ``input_dtype``."""
+        return np.dtype(np.float32) if self.output_dtype == "float32" else np.dtype(input_dtype)

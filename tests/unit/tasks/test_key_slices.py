@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from vemrestore.inference_key_slices import key_slice_windows, restore_key_slices
+from vemrestore.api import restore_key_slices
+from vemrestore.inference.key_slices import key_slice_windows
 from vemrestore.tasks.key_slices import KeySliceTask, key_positions, simulate_key_slices
 
 
