@@ -20,9 +20,9 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	mkdir -p demo-output
 	$(BIN)/vemrestore info demo/fibsem_fast_16x256x256.tif
-	$(BIN)/vemrestore denoise demo/fibsem_fast_16x256x256.tif demo-output/restored.tif \
-		--model src/vemrestore/pretrained/unet2p5d_fibsem.pt --overwrite
-	$(BIN)/vemrestore info demo-output/restored.tif
+	$(BIN)/vemrestore denoise demo/fibsem_fast_16x256x256.tif demo-output/restored.tif --overwrite
+	$(BIN)/vemrestore evaluate demo-output/restored.tif --reference demo/fibsem_slow_16x256x256.tif \
+		--input demo/fibsem_fast_16x256x256.tif --out demo-output/report --overwrite
 
 test: setup
 	$(BIN)/python -m pytest

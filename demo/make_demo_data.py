@@ -1,10 +1,13 @@
-"""Build the bundled demo volume from the shared real data (run once; its output is committed).
+"""Build the shipped noise profile and the bundled demo volume (run once; outputs committed).
 
     python demo/make_demo_data.py [--shared ../shared/data]
 
-Takes slices 0-15 of the EPFL hippocampus FIB-SEM crop (``isovem_epfl_fibsem_zsub8``) as the
-"slow scan" reference and simulates an 8× faster scan of it: shot noise on the expected
-electron count (Poisson, dose / 8) plus Gaussian read-out noise. Seeded, so reproducible.
+1. Calibrates a Poisson-Gaussian profile on the real low-SNR SEM image from EMDiffuse and
+   reads it as a 16× fast scan (its dwell time is not stated; EMDiffuse's low-SNR images
+   were 9-72× faster than their 36 µs reference), so the *reference* profile has 16× the
+   electrons per unit intensity. Written to ``src/vemrestore/pretrained/``.
+2. Takes slices 0-15 of the EPFL hippocampus FIB-SEM crop as the slow scan and simulates an
+   8× faster scan of it with that profile (seed 2026).
 """
 
 from __future__ import annotations
@@ -12,26 +15,36 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import tifffile
 
+from vemrestore.pretrained import REFERENCE_PROFILE
+from vemrestore.simulate import NoiseProfile, calibrate_single, save_profile, simulate_fast_scan
+
+HERE = Path(__file__).parent
+SEM = "emdiffuse_mouse_cortex_sem_noisy_1x1600x1600_uint16.tif"
 SOURCE = "isovem_epfl_fibsem_zsub8_32x256x256.tif"
+SEM_SPEEDUP = 16.0
 VOXEL_SIZE_NM = (40.0, 5.0, 5.0)
 DEMO_SLICES = slice(0, 16)
-SLOW_ELECTRONS_AT_WHITE = 200.0
-SPEEDUP = 8.0
-READ_NOISE = 4.0
+DEMO_SPEEDUP = 8.0
+SLOW = HERE / "fibsem_slow_16x256x256.tif"
+FAST = HERE / "fibsem_fast_16x256x256.tif"
 
 
-def simulate_fast_scan(slow: np.ndarray, speedup: float, rng: np.random.Generator) -> np.ndarray:
-    """uint8 (Z, Y, X) slow scan -> uint8 fast scan with dose / ``speedup`` (shot + read noise)."""
-    electrons_at_white = SLOW_ELECTRONS_AT_WHITE / speedup
-    counts = rng.poisson(slow.astype(np.float64) / 255.0 * electrons_at_white)
-    fast = counts / electrons_at_white * 255.0 + rng.normal(0.0, READ_NOISE, slow.shape)
-    return np.clip(np.rint(fast), 0, 255).astype(np.uint8)
+def reference_profile(sem_image_path: Path) -> NoiseProfile:
+    """The SEM image's fitted profile, scaled from its (16× fast) scan to the reference scan."""
+    fit = calibrate_single(tifffile.imread(sem_image_path))
+    print(fit.summary())
+    measured = fit.profile
+    return measured.model_copy(
+        update={
+            "electrons_per_unit": measured.electrons_per_unit * SEM_SPEEDUP,
+            "blur_tau": measured.blur_tau / SEM_SPEEDUP,
+        }
+    )
 
 
-def write_imagej(path: Path, volume: np.ndarray) -> None:
+def write_imagej(path: Path, volume) -> None:
     z, y, x = VOXEL_SIZE_NM
     tifffile.imwrite(
         path,
@@ -44,13 +57,14 @@ def write_imagej(path: Path, volume: np.ndarray) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    here = Path(__file__).parent
-    parser.add_argument("--shared", type=Path, default=here.parent.parent / "shared" / "data")
+    parser.add_argument("--shared", type=Path, default=HERE.parent.parent / "shared" / "data")
     args = parser.parse_args()
+    profile = reference_profile(args.shared / SEM)
+    save_profile(profile, REFERENCE_PROFILE)
+    print(f"reference profile: {profile.describe()} -> {REFERENCE_PROFILE}")
     slow = tifffile.imread(args.shared / SOURCE)[DEMO_SLICES]
-    fast = simulate_fast_scan(slow, SPEEDUP, np.random.default_rng(2026))
-    write_imagej(here / "fibsem_slow_16x256x256.tif", slow)
-    write_imagej(here / "fibsem_fast_16x256x256.tif", fast)
+    write_imagej(SLOW, slow)
+    write_imagej(FAST, simulate_fast_scan(slow, DEMO_SPEEDUP, profile, seed=2026))
 
 
 if __name__ == "__main__":

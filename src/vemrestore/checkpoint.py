@@ -64,8 +64,16 @@ def save_checkpoint(
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
-    """Rebuild the model saved at ``path``; refuse files that are not vemrestore checkpoints."""
+    """Rebuild the model saved at ``path``; refuse files that are not vemrestore checkpoints.
+
+    bioimage.io packages (``.zip``, ``rdf.yaml``) and vemrestore's TorchScript/ONNX exports
+    load too, through ``vemrestore.export.load`` (imported only for them).
+    """
     path = Path(path)
+    from vemrestore.export.load import is_exported_model, load_exported_model
+
+    if is_exported_model(path):
+        return load_exported_model(path)
     if not path.is_file():
         raise VemRestoreError(f"{path}: checkpoint file not found")
     try:

@@ -5,16 +5,22 @@ User mistakes (bad files, paths, options) print one ``error: ...`` line and exit
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from vemrestore import __version__, api
+from vemrestore.cli_analysis import register_analysis_commands
 from vemrestore.cli_errors import user_errors
+from vemrestore.cli_export import export
+from vemrestore.cli_inspect import inspect_app
 from vemrestore.cli_train import config_app, train_app
 from vemrestore.config import DistributedConfig, InferenceConfig
 from vemrestore.errors import VemRestoreError
+from vemrestore.inference_checkerboard import restore_sublattices_file, trained_inference_mode
+from vemrestore.pretrained import SUPERVISED
 
 BLOCKS = "Block-wise runs (.zarr output)"
 KEY_SLICES = "Key-slice acquisitions"
@@ -55,6 +61,10 @@ def _root(
     ] = False,
 ) -> None:
     """Fast-Scan, AI-Restore: restore noisy fast-scan volume EM."""
+    # Lightning's INFO lines (accelerator summary, tips) are noise to a microscopist;
+    # its warnings still show.
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @app.command()
@@ -65,7 +75,15 @@ def denoise(
     output_path: Annotated[
         Path, typer.Argument(metavar="OUTPUT", help=".tif, .zarr, or a folder name (slices).")
     ],
-    model: Annotated[Path, typer.Option("--model", "-m", help="vemrestore checkpoint (.pt).")],
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="vemrestore checkpoint (.pt) or bioimage.io package (default: the shipped "
+            "supervised model).",
+        ),
+    ] = None,
     tile: Annotated[
         str | None, typer.Option(help="Tile size Z,Y,X (default: model window,256,256).")
     ] = None,
@@ -95,6 +113,14 @@ def denoise(
         int,
         typer.Option(help="z of the first key slice.", rich_help_panel=KEY_SLICES),
     ] = 0,
+    sublattice: Annotated[
+        bool | None,
+        typer.Option(
+            "--sublattice/--full",
+            help="Self-supervised models: restore the four 2x2 sub-lattices at half resolution "
+            "and interleave them, or the full-resolution volume (default: the model's mode).",
+        ),
+    ] = None,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -133,6 +159,12 @@ def denoise(
     A .zarr OUTPUT from a Zarr or uncompressed TIFF INPUT is restored in blocks on Dask.
     """
     with user_errors():
+        if model is None:
+            model = SUPERVISED
+            if not quiet:
+                typer.echo(
+                    f"no --model given: using the shipped supervised model {model.name}", err=True
+                )
         if slice_format not in ("tif", "png"):
             raise VemRestoreError(f"--slice-format {slice_format}: expected tif or png")
         config = InferenceConfig(
@@ -149,6 +181,15 @@ def denoise(
             block=_triple("--block", block),
             chunks=_triple("--chunks", chunks),
         )
+        if sublattice or (sublattice is None and trained_inference_mode(model) == "sublattice"):
+            if distributed != DistributedConfig():
+                raise VemRestoreError("sub-lattice restoration runs in one process (no blocks)")
+            written = restore_sublattices_file(
+                input_path, output_path, model, config, overwrite, array, f".{slice_format}"
+            )
+            if not quiet:
+                typer.echo(f"wrote {written} (sub-lattice restoration)", err=True)
+            return
         period = key_slices or api.key_slice_period(model)
         if period is not None:
             if distributed != DistributedConfig():
@@ -239,6 +280,9 @@ def info(
 
 app.add_typer(train_app, name="train")
 app.add_typer(config_app, name="config")
+app.command("export")(export)
+register_analysis_commands(app)
+app.add_typer(inspect_app, name="inspect")
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Command line of training: ``vemrestore train supervised`` and ``vemrestore config init``.
+"""Command line of training: ``vemrestore train supervised|self-supervised``, ``config init``.
 
 A thin adapter: options become a ``TrainingConfig`` (defaults < ``--config`` file <
 ``--set`` < dedicated options), then ``vemrestore.training.api`` does the work.
@@ -7,7 +7,7 @@ A thin adapter: options become a ``TrainingConfig`` (defaults < ``--config`` fil
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,8 +17,12 @@ from vemrestore.config.training import (
     TrainingConfig,
     load_training_config,
     with_key_slices,
+    with_self_supervised,
 )
 from vemrestore.errors import VemRestoreError
+
+if TYPE_CHECKING:
+    from vemrestore.training.api import TrainResult
 
 train_app = typer.Typer(help="Train restoration networks.", no_args_is_help=True)
 config_app = typer.Typer(help="Training configuration files.", no_args_is_help=True)
@@ -84,10 +88,63 @@ def supervised(
             if key_slices is not None:
                 settings = with_key_slices(settings, key_slices, key_offset)
             result = api.train(settings, out, init=init, progress=not quiet)
-        typer.echo(
-            f"{result.run_dir}: {result.epochs} epochs, {result.steps} steps, "
-            f"best validation PSNR {result.best_psnr:.2f} dB -> {result.best}"
-        )
+        _echo_result(result)
+
+
+@train_app.command("self-supervised")
+def self_supervised(
+    noisy: Annotated[
+        list[Path] | None, typer.Option(help="Noisy volume or 2D image (repeat for more).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="New run folder.")] = None,
+    config: Annotated[Path | None, typer.Option(help="Training config YAML.")] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Override: section.key=value.")
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option(help="Refuse volumes whose noise is not uniform across slices.")
+    ] = False,
+    normalize_drift: Annotated[
+        bool, typer.Option(help="Flatten per-slice brightness/contrast drift before training.")
+    ] = False,
+    epochs: Annotated[int | None, typer.Option(help="Budget: epochs.")] = None,
+    steps: Annotated[int | None, typer.Option(help="Budget: optimizer steps.")] = None,
+    max_time: Annotated[str | None, typer.Option(help="Budget: wall-clock, e.g. 5m.")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue the run in this folder.")] = None,
+    init: Annotated[Path | None, typer.Option(help="Start from this checkpoint's weights.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+) -> None:
+    """Train on noisy volumes alone (checkerboard self-supervision); checks noise uniformity
+    first (see `vemrestore inspect noise`); writes checkpoints and logs into --out."""
+    from vemrestore.training import api
+
+    with user_errors():
+        sets = [*(overrides or []), *_budget_overrides(epochs, steps, max_time)]
+        if resume is not None:
+            if noisy or out or config or init or strict or normalize_drift:
+                raise VemRestoreError(
+                    f"--resume {resume}: the run's saved config is used; only --set and budget "
+                    "options may change it"
+                )
+            result = api.resume(resume, sets, progress=not quiet)
+        else:
+            if out is None:
+                raise VemRestoreError("--out RUN is required (a new run folder)")
+            settings = with_self_supervised(
+                load_training_config(config, sets),
+                [str(path) for path in noisy or []],
+                strict=strict or None,
+                normalize_drift=normalize_drift or None,
+            )
+            result = api.train(settings, out, init=init, progress=not quiet)
+        _echo_result(result)
+
+
+def _echo_result(result: TrainResult) -> None:
+    typer.echo(
+        f"{result.run_dir}: {result.epochs} epochs, {result.steps} steps, "
+        f"best validation PSNR {result.best_psnr:.2f} dB -> {result.best}"
+    )
 
 
 @config_app.command("init")

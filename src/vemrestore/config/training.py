@@ -18,6 +18,12 @@ from vemrestore.config.normalization import NormalizationConfig
 from vemrestore.errors import VemRestoreError
 
 DEFAULT_WINDOW = 5
+SELF_SUPERVISED_WINDOW = 9
+"""Default window of self-supervised training: the published checkerboard scheme's depth."""
+DEFAULT_LOSS = "1*L1+1*SSIM"
+SELF_SUPERVISED_LOSS = "1*MSE"
+"""Against a noisy target only the mean squared error is minimised by the clean signal (the
+noise averages out); SSIM would reward reproducing the target's noise variance."""
 LOSS_TERMS = ("L1", "MSE", "HUBER", "SSIM")
 _LOSS_TERM = re.compile(r"^\s*(?:(\d+(?:\.\d*)?|\.\d+)\s*\*\s*)?([A-Za-z0-9]+)\s*$")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -80,9 +86,11 @@ class DataSection(_Strict):
     ``pairs`` lists volume pairs explicitly; ``folder`` adds every pair found there (file
     names containing ``fast`` and ``slow`` with a shared stem). ``max_shift`` (px) is the
     largest phase-correlation shift between fast and slow slices accepted as registered.
+    ``noisy`` lists single noisy volumes for self-supervised training (no slow scan).
     """
 
     pairs: list[PairSection] = Field(default_factory=list)
+    noisy: list[str] = Field(default_factory=list)
     folder: str | None = None
     normalization: NormalizationConfig = NormalizationConfig()
     check_registration: bool = True
@@ -109,6 +117,24 @@ class KeySliceSection(_Strict):
         if self.offset >= self.period:
             raise ValueError(f"offset ({self.offset}) must be below the period ({self.period})")
         return self
+
+
+class SelfSupervisedSection(_Strict):
+    """Checkerboard self-supervised training on ``data.noisy`` volumes (no slow scan).
+
+    Before training every volume's noise is inspected (``vemrestore inspect noise``): slices
+    whose noise level, brightness or contrast differ by more than ``noise_tolerance``
+    (relative), or drift by more, are logged as a warning, or refused when ``strict``.
+    ``normalize_drift`` gives every slice the median brightness and contrast first.
+    ``inference`` is how ``vemrestore denoise`` applies the trained network: ``full`` runs
+    it on the full-resolution volume, ``sublattice`` restores the four 2×2 sub-lattices at
+    half resolution and re-interleaves them (benchmarks/RESULTS.md compares the two).
+    """
+
+    normalize_drift: bool = False
+    strict: bool = False
+    noise_tolerance: float = Field(0.25, gt=0.0, le=10.0)
+    inference: Literal["full", "sublattice"] = "full"
 
 
 class OptimizerSection(_Strict):
@@ -142,9 +168,10 @@ class TrainingConfig(_Strict):
     data: DataSection = DataSection()
     validation: ValidationSection = ValidationSection()
     key_slices: KeySliceSection | None = None
+    self_supervised: SelfSupervisedSection | None = None
     patch_size: tuple[int, int] = (128, 128)
     augment: bool = True
-    loss: str = "1*L1+1*SSIM"
+    loss: str | None = None
     optimizer: OptimizerSection = OptimizerSection()
     epochs: int | None = Field(100, ge=1)
     steps: int | None = Field(None, ge=1)
@@ -161,7 +188,13 @@ class TrainingConfig(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> TrainingConfig:
-        parse_loss(self.loss)
+        if self.loss is not None:
+            terms = parse_loss(self.loss)
+            if self.self_supervised is not None and any(n == "SSIM" for _, n in terms):
+                raise ValueError(
+                    f"loss {self.loss}: SSIM against a noisy self-supervised target rewards "
+                    f"keeping the noise; use {SELF_SUPERVISED_LOSS} (the default) or L1"
+                )
         if self.max_time is not None:
             parse_duration(self.max_time)
         if self.epochs is None and self.steps is None and self.max_time is None:
@@ -173,12 +206,24 @@ class TrainingConfig(_Strict):
                 f"key-slice period {self.key_slices.period} needs model window "
                 f"{self.key_slices.period + 1} (set model.params.window), got {self.model.window}"
             )
+        if self.self_supervised is not None:
+            if self.key_slices is not None:
+                raise ValueError("self_supervised and key_slices training exclude each other")
+            if self.data.pairs or self.data.folder is not None:
+                raise ValueError("self_supervised training takes data.noisy volumes, not pairs")
+        elif self.data.noisy:
+            raise ValueError("data.noisy volumes need self_supervised training")
         return self
 
     def resolved(self) -> TrainingConfig:
-        """A copy with the model window written out, so the saved YAML says the patch depth."""
-        params = {"window": self.model.window, **self.model.params}
-        return self.model_copy(update={"model": ModelSection(name=self.model.name, params=params)})
+        """A copy with the task's defaults (model window, loss) written out, so the saved YAML
+        says the patch depth and the loss."""
+        supervised = self.self_supervised is None
+        window = DEFAULT_WINDOW if supervised else SELF_SUPERVISED_WINDOW
+        params = {"window": self.model.params.get("window", window), **self.model.params}
+        loss = self.loss or (DEFAULT_LOSS if supervised else SELF_SUPERVISED_LOSS)
+        model = ModelSection(name=self.model.name, params=params)
+        return self.model_copy(update={"model": model, "loss": loss})
 
 
 def with_key_slices(config: TrainingConfig, period: int, offset: int = 0) -> TrainingConfig:
@@ -186,6 +231,25 @@ def with_key_slices(config: TrainingConfig, period: int, offset: int = 0) -> Tra
     data = config.model_dump()
     data["key_slices"] = {"period": period, "offset": offset}
     data["model"]["params"]["window"] = period + 1
+    return TrainingConfig(**data)
+
+
+def with_self_supervised(
+    config: TrainingConfig,
+    noisy: list[str],
+    strict: bool | None = None,
+    normalize_drift: bool | None = None,
+) -> TrainingConfig:
+    """``config`` switched to self-supervised training on the ``noisy`` volumes (added to
+    ``data.noisy``); ``strict``/``normalize_drift`` override the section's values if given."""
+    data = config.model_dump()
+    section = data.get("self_supervised") or {}
+    if strict is not None:
+        section["strict"] = strict
+    if normalize_drift is not None:
+        section["normalize_drift"] = normalize_drift
+    data["self_supervised"] = section
+    data["data"]["noisy"] = [*data["data"]["noisy"], *noisy]
     return TrainingConfig(**data)
 
 
@@ -243,10 +307,12 @@ DEFAULT_CONFIG_YAML = """\
 model:
   name: unet2p5d            # a registered network: unet2p5d, gshift, identity
   params:                   # constructor parameters of that network
-    window: 5               # patch depth D (slices per window); key slices: period + 1
+    window: 5               # patch depth D (slices per window); key slices: period + 1;
+                            # self-supervised: 9 when not given (delete this line)
 data:
   pairs: []                 # [{fast: a_fast.tif, slow: a_slow.tif}, ...]; --fast/--slow add one
   folder: null              # or a folder of *fast*/*slow* files sharing a stem
+  noisy: []                 # self-supervised: single noisy volumes; --noisy adds one
   normalization:
     mode: dtype             # dtype (divide by the dtype range) or percentile
   check_registration: true  # refuse pairs shifted by more than max_shift px
@@ -256,9 +322,15 @@ validation:
   fraction: 0.1             # (at least one patch deep; never sampled for training)
   patches: 16               # fixed validation patches (chosen by seed)
 key_slices: null            # {period: 4, offset: 0} trains the S-F-F-F-S key-slice mode
-patch_size: [128, 128]      # in-plane patch size (key slices read 2x this and subsample)
+self_supervised: null       # {} trains checkerboard self-supervised on data.noisy, with keys:
+                            #   normalize_drift: false  flatten per-slice brightness/contrast
+                            #   strict: false           refuse volumes with non-uniform noise
+                            #   noise_tolerance: 0.25   relative change flagged as non-uniform
+                            #   inference: full         denoise mode: full or sublattice
+patch_size: [128, 128]      # in-plane patch size (key slices, self-supervised read 2x this)
 augment: true               # random flips in z, y, x and 90-degree rotations in xy
-loss: 1*L1+1*SSIM           # weighted sum of L1, MSE, Huber, SSIM
+loss: null                  # weighted sum of L1, MSE, Huber, SSIM, e.g. 1*L1+1*SSIM (the
+                            # default; self-supervised: 1*MSE, and SSIM is refused there)
 optimizer:
   lr: 2.0e-4                # Adam
   betas: [0.9, 0.99]

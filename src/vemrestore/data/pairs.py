@@ -40,6 +40,15 @@ class TrainingPair:
     fast: np.ndarray
     slow: np.ndarray
 
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.fast.shape
+
+    @property
+    def volumes(self) -> dict[str, np.ndarray]:
+        """The arrays by role, as patches hand them to a task."""
+        return {"fast": self.fast, "slow": self.slow}
+
 
 def find_pairs(folder: PathLike) -> list[tuple[Path, Path]]:
     """Every (fast, slow) pair in ``folder``: names containing ``fast``/``slow``, shared stem.

@@ -13,16 +13,32 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from vemrestore.data.pairs import TrainingPair
 from vemrestore.errors import VemRestoreError
 from vemrestore.tasks.base import Task
 
 Box = tuple[slice, slice, slice]
+
+
+class TrainingVolumes(Protocol):
+    """Co-registered (Z, Y, X) float32 arrays by role, e.g. a (fast, slow) ``TrainingPair``
+    or a single ``NoisyVolume``; patches cut the same window from each."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def shape(self) -> tuple[int, int, int]: ...
+
+    @property
+    def volumes(self) -> dict[str, np.ndarray]: ...
+
+
 _VALIDATION_STREAM = 2**32 - 1
 
 
@@ -30,13 +46,13 @@ _VALIDATION_STREAM = 2**32 - 1
 class PatchSource:
     """Where patches of one pair may come from: (z, y, x) boxes of the train and val regions."""
 
-    pair: TrainingPair
+    pair: TrainingVolumes
     train: Box
     validation: Box
 
 
 def split_regions(
-    pairs: Sequence[TrainingPair], extent: tuple[int, int, int], axis: str, fraction: float
+    pairs: Sequence[TrainingVolumes], extent: tuple[int, int, int], axis: str, fraction: float
 ) -> list[PatchSource]:
     """Hold out the last ``fraction`` of each pair along ``axis`` (at least ``extent`` deep).
 
@@ -45,7 +61,7 @@ def split_regions(
     dim = "zyx".index(axis)
     sources = []
     for pair in pairs:
-        shape = pair.fast.shape
+        shape = pair.shape
         for size, need, name in zip(shape, extent, "zyx", strict=True):
             if size < need:
                 raise VemRestoreError(
@@ -69,10 +85,10 @@ def split_regions(
 def _random_patch(
     source: PatchSource, box: Box, extent: tuple[int, int, int], rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
-    """The same random (D, H, W) window from the fast and slow volumes inside ``box``."""
+    """The same random (D, H, W) window from every volume of the source inside ``box``."""
     corner = [int(rng.integers(b.start, b.stop - e + 1)) for b, e in zip(box, extent, strict=True)]
     region = tuple(slice(c, c + e) for c, e in zip(corner, extent, strict=True))
-    return {"fast": source.pair.fast[region], "slow": source.pair.slow[region]}
+    return {role: volume[region] for role, volume in source.pair.volumes.items()}
 
 
 def augment(arrays: tuple[np.ndarray, ...], rng: np.random.Generator) -> tuple[np.ndarray, ...]:
@@ -139,7 +155,7 @@ class ValidationPatches(Dataset):
         self.examples = []
         for index in range(count):
             source = sources[index % len(sources)]
-            inputs, target = task.make_example(
+            inputs, target = task.validation_example(
                 _random_patch(source, source.validation, extent, rng)
             )
             self.examples.append((torch.from_numpy(inputs), torch.from_numpy(target)))

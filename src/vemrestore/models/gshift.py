@@ -58,6 +58,7 @@ class GShift(nn.Module):
         super().__init__()
         self.window = require_int("window", window, 1)
         self.accepts_any_window = True
+        self.size_multiple = 4
         base = require_int("full_res_channels", full_res_channels, 1, 256)
         require_int("channels", channels, 24, 512)
         counts = [
@@ -95,7 +96,7 @@ class GShift(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, slices, height, width = x.shape
-        padded = pad_to_multiple(x, 4)
+        padded = pad_to_multiple(x, self.size_multiple)
         padded_height, padded_width = padded.shape[-2], padded.shape[-1]
         # (B, D, H, W) → (B·D, 1, H, W): slices of an item stay consecutive for shift_slices.
         images = padded.reshape(batch * slices, 1, padded_height, padded_width)

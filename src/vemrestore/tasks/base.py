@@ -15,13 +15,22 @@ class Task(Protocol):
     """An objective: source windows in, one (input, target) training example out."""
 
     name: str
+    symmetric: bool
+    """True when input and target are interchangeable noisy views of one signal: the loop
+    then also trains target → input and averages the two losses (self-supervised pairs)."""
 
     def source_extent(self, window: int, patch_size: tuple[int, int]) -> tuple[int, int, int]:
         """(z, y, x) size read from each source volume for a network window of ``window``."""
         ...
 
     def make_example(self, patch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Source patches by role (``fast``, ``slow``) → (input, target) (D, H, W) float32."""
+        """Source patches by role (``fast``/``slow`` or ``noisy``) → (input, target) (D, H, W)
+        float32."""
+        ...
+
+    def validation_example(self, patch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """The (input, target) a fixed validation patch is scored on (may differ from training,
+        e.g. a less noisy target where the task can afford one)."""
         ...
 
     def scored_slices(self, window: int) -> slice:

@@ -50,6 +50,7 @@ class KeySliceTask:
     """Learn to restore the fast slices between two slow key slices ``period`` apart."""
 
     name = "key_slices"
+    symmetric = False
 
     def __init__(self, period: int = 4) -> None:
         self.period = period
@@ -68,6 +69,9 @@ class KeySliceTask:
         inputs[-1] = slow[-1, 0::2, 0::2]
         target = (slow[:, 0::2, 1::2] + slow[:, 1::2, 0::2] + slow[:, 1::2, 1::2]) / np.float32(3)
         return inputs, np.ascontiguousarray(target, dtype=np.float32)
+
+    def validation_example(self, patch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        return self.make_example(patch)
 
     def scored_slices(self, window: int) -> slice:
         return slice(1, window - 1)

@@ -9,6 +9,7 @@ class SupervisedTask:
     """Every slice of a D×H×W fast window is restored towards the slow scan."""
 
     name = "supervised"
+    symmetric = False
 
     def source_extent(self, window: int, patch_size: tuple[int, int]) -> tuple[int, int, int]:
         return (window, *patch_size)
@@ -18,6 +19,9 @@ class SupervisedTask:
             np.ascontiguousarray(patch["fast"], dtype=np.float32),
             np.ascontiguousarray(patch["slow"], dtype=np.float32),
         )
+
+    def validation_example(self, patch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        return self.make_example(patch)
 
     def scored_slices(self, window: int) -> slice:
         return slice(0, window)

@@ -7,6 +7,7 @@ saved there is what ``resume`` continues with.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,11 +26,14 @@ from vemrestore.config.training import (
     parse_duration,
     save_training_config,
 )
+from vemrestore.data.noisy import NoisyVolume, flatten_drift, load_noisy, pad_to_window
 from vemrestore.data.pairs import find_pairs, load_pairs
-from vemrestore.data.patches import split_regions
+from vemrestore.data.patches import TrainingVolumes, split_regions
 from vemrestore.errors import VemRestoreError
+from vemrestore.evaluation.noise import inspect_noise
 from vemrestore.models import create_model
 from vemrestore.tasks.base import Task
+from vemrestore.tasks.checkerboard import CheckerboardTask
 from vemrestore.tasks.key_slices import KeySliceTask
 from vemrestore.tasks.supervised import SupervisedTask
 from vemrestore.training.datamodule import PatchDataModule
@@ -96,7 +100,9 @@ def resume(
 
 
 def build_task(config: TrainingConfig) -> Task:
-    """The objective a config asks for: key-slice emulation or plain fast → slow."""
+    """The objective a config asks for: self-supervised, key-slice emulation or fast → slow."""
+    if config.self_supervised is not None:
+        return CheckerboardTask()
     if config.key_slices is not None:
         return KeySliceTask(config.key_slices.period)
     return SupervisedTask()
@@ -107,6 +113,63 @@ def _pair_paths(config: TrainingConfig) -> list[tuple[Path, Path]]:
     if config.data.folder is not None:
         pairs += find_pairs(config.data.folder)
     return pairs
+
+
+def _load_volumes(config: TrainingConfig) -> list[TrainingVolumes]:
+    """The training data: registered (fast, slow) pairs, or checked single noisy volumes."""
+    if config.self_supervised is None:
+        max_shift = config.data.max_shift if config.data.check_registration else None
+        return load_pairs(_pair_paths(config), config.data.normalization, max_shift)
+    if not config.data.noisy:
+        raise VemRestoreError("no noisy volumes given (use --noisy or data.noisy)")
+    return [_checked_noisy(path, config) for path in config.data.noisy]
+
+
+def _checked_noisy(path: str, config: TrainingConfig) -> NoisyVolume:
+    """Load a noisy volume, inspect its noise (warn, or refuse when strict), flatten its drift
+    if asked (then judge the flattened volume, which is what training sees), pad it along z."""
+    section = config.self_supervised
+    assert section is not None
+    volume = load_noisy(path, config.data.normalization)
+    report = inspect_noise(volume.noisy, section.noise_tolerance)
+    if section.normalize_drift:
+        volume = flatten_drift(volume, report)
+        report = inspect_noise(volume.noisy, section.noise_tolerance)
+    if not report.uniform:
+        message = (
+            f"{path}: noise is not uniform across slices ({'; '.join(report.problems())}); "
+            "self-supervised restoration degrades where it changes. See `vemrestore inspect "
+            "noise`; crop the bad slices"
+            + ("" if section.normalize_drift else ", or flatten brightness with --normalize-drift")
+        )
+        if section.strict:
+            raise VemRestoreError(message)
+        logger.warning(message)
+    else:
+        logger.info("%s: noise is uniform (%s)", path, report.summary()[0])
+    return pad_to_window(volume, config.model.window)
+
+
+def _validation_axis(
+    config: TrainingConfig, volumes: Sequence[TrainingVolumes], extent: tuple[int, int, int]
+) -> str:
+    """The configured hold-out axis; for self-supervised volumes too shallow to hold out a
+    validation window along z (2D images, short stacks), y instead, with a warning."""
+    axis = config.validation.axis
+    if config.self_supervised is None or axis != "z":
+        return axis
+    for volume in volumes:
+        depth = volume.shape[0]
+        if depth - max(math.ceil(config.validation.fraction * depth), extent[0]) < extent[0]:
+            logger.warning(
+                "%s: %d slices cannot hold out a validation window of %d along z; holding out "
+                "along y instead",
+                volume.name,
+                depth,
+                extent[0],
+            )
+            return "y"
+    return axis
 
 
 def _build_model(config: TrainingConfig, init: PathLike | None) -> nn.Module:
@@ -142,12 +205,13 @@ def _fit(
 ) -> TrainResult:
     L.seed_everything(config.seed, workers=True, verbose=False)
     task = build_task(config)
-    max_shift = config.data.max_shift if config.data.check_registration else None
-    pairs = load_pairs(_pair_paths(config), config.data.normalization, max_shift)
+    volumes = _load_volumes(config)
     extent = task.source_extent(config.model.window, config.patch_size)
-    sources = split_regions(pairs, extent, config.validation.axis, config.validation.fraction)
+    axis = _validation_axis(config, volumes, extent)
+    sources = split_regions(volumes, extent, axis, config.validation.fraction)
     data = PatchDataModule(sources, task, config)
     model = _build_model(config, init)
+    assert config.loss is not None, "_fit takes resolved configs"
     module = RestorationModule(model, task, config.loss, config.optimizer)
     metadata = {
         "task": task.name,

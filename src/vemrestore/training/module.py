@@ -1,7 +1,8 @@
 """The one training loop for every task, as a LightningModule.
 
 Lightning runs the loop (devices, DDP, mixed precision, budgets, progress); this module only
-says what one step is. The task decides which window slices are scored; the network never
+says what one step is. The task decides which window slices are scored, and whether the
+step also trains target → input (``Task.symmetric``, self-supervised pairs); the network never
 knows the task.
 
 Reduce-on-plateau is stepped here, right after validation, and saved with the Lightning
@@ -53,8 +54,10 @@ class RestorationModule(L.LightningModule):
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         inputs, target = batch
-        output = self.model(inputs)
-        loss = self.loss(output[:, self.scored], target[:, self.scored])
+        s = self.scored
+        loss = self.loss(self.model(inputs)[:, s], target[:, s])
+        if self.task.symmetric:
+            loss = (loss + self.loss(self.model(target)[:, s], inputs[:, s])) / 2
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False)
         self._add("train_loss", loss, len(inputs))
         return loss

@@ -1,0 +1,482 @@
+"""Quality benchmark: vemrestore against classical filters and CAREamics on real EM.
+
+    python benchmarks/quality.py --minutes 3 --speedups 8          # one noise level
+    python benchmarks/quality.py --minutes 5 --speedups 4,8,16     # the full table
+
+Clean references: ISBI 2012 ssTEM train (training) and test (evaluation), and the EPFL
+FIB-SEM crop (a second test, never trained on). Fast scans are simulated with
+``vemrestore.simulate`` and a profile calibrated on the real low-SNR SEM image, which is
+taken to be a 16× fast scan of the reference (its dwell time is not stated; the EMDiffuse
+low-SNR images were 9-72× faster than their 36 µs reference). Every trained method gets the
+same wall-clock budget on the same data; restoring is timed in a fresh process so its peak
+memory is its own. CAREamics runs from its own throwaway venv (``careamics_runner.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tifffile
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE.parents[1] / "shared" / "data"
+SEM = DATA / "emdiffuse_mouse_cortex_sem_noisy_1x1600x1600_uint16.tif"
+TRAIN = DATA / "isbi2012_sstem_train_30x512x512.tif"
+TESTS = {
+    "ISBI test": (DATA / "isbi2012_sstem_test_30x512x512.tif", 4.0),
+    "EPFL FIB-SEM": (DATA / "isovem_epfl_fibsem_zsub8_32x256x256.tif", 5.0),
+}
+SEM_SPEEDUP = 16.0
+PERIOD = 4
+CARE_VENV = HERE / ".venv-careamics"
+CARE_REQUIREMENTS = [
+    "bioimageio-core<=0.11.0,>=0.9.0",
+    "lightning<=2.6.6,!=2.6.2,!=2.6.3",
+    "matplotlib<=3.11.2",
+    "microssim<=0.0.5",
+    "numpy<=2.4.6",
+    "pillow<=13.0.0",
+    "psutil<=7.2.2",
+    "pydantic<=2.14.1,>=2.11",
+    "pyyaml<=6.0.3",
+    "scikit-image<=0.26.0",
+    "tifffile<=2026.3.3",
+    "torchmetrics<1.9.0",
+    "zarr>=3,<4",
+    "bm4d",
+]
+
+
+def reference_profile() -> tuple[Any, str]:
+    """The shipped reference profile (``demo/make_demo_data.py``: the real SEM image's fit,
+    read as a 16× fast scan) and the fit it came from, re-run here for the record."""
+    from vemrestore.pretrained import REFERENCE_PROFILE
+    from vemrestore.simulate import calibrate_single, load_profile
+
+    fit = calibrate_single(tifffile.imread(SEM))
+    return load_profile(REFERENCE_PROFILE), fit.summary()
+
+
+# ---- methods: each restores a (Z, Y, X) uint8 test volume; run in a fresh process ----------
+
+
+def _gaussian(volume: np.ndarray, sigma: float) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter
+
+    return gaussian_filter(volume.astype(np.float32), sigma=(0, sigma, sigma))
+
+
+def _nlm(volume: np.ndarray) -> np.ndarray:
+    from skimage.restoration import denoise_nl_means, estimate_sigma
+
+    image = volume.astype(np.float32) / 255.0
+    restored = [
+        denoise_nl_means(
+            s,
+            h=0.8 * estimate_sigma(s),
+            patch_size=5,
+            patch_distance=6,
+            fast_mode=True,
+            sigma=estimate_sigma(s),
+        )
+        for s in image
+    ]
+    return np.stack(restored) * 255.0
+
+
+def _vemrestore(volume: np.ndarray, checkpoint: str, key_period: int | None) -> np.ndarray:
+    from vemrestore import restore, restore_key_slices
+
+    if key_period:
+        return restore_key_slices(volume, checkpoint, key_period)
+    return restore(volume, checkpoint)
+
+
+def _timed(function: Callable[..., np.ndarray], out: str, kwargs: dict[str, Any]) -> dict:
+    """Child-process body: restore, save, and report wall time and this process's peak RSS."""
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    volume = tifffile.imread(kwargs.pop("volume_path"))
+    start = time.perf_counter()
+    restored = function(volume, **kwargs)
+    seconds = time.perf_counter() - start
+    tifffile.imwrite(out, np.asarray(restored, dtype=np.float32))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"predict_seconds": seconds, "peak_rss_mib": peak}
+
+
+def run_isolated(function: Callable[..., np.ndarray], out: Path, **kwargs: Any) -> dict:
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_timed, (function, str(out), kwargs))
+
+
+# ---- training ------------------------------------------------------------------------------
+
+
+def train_vemrestore(
+    model: str, mode: str, work: Path, minutes: float, train_fast: Path, train_clean: Path
+) -> tuple[str, dict]:
+    """Train one vemrestore model for ``minutes``; returns (best checkpoint, summary)."""
+    from vemrestore.config.training import TrainingConfig, with_key_slices
+    from vemrestore.training.api import train
+
+    common = {
+        "model": {"name": model},
+        "epochs": None,
+        "max_time": f"{max(1, round(minutes * 60))}s",
+        "steps_per_epoch": 25,
+        "batch_size": 4,
+        "validation": {"patches": 8},
+    }
+    if mode == "self-supervised":
+        config = TrainingConfig(**common, data={"noisy": [str(train_fast)]}, self_supervised={})
+    else:
+        pairs = [{"fast": str(train_fast), "slow": str(train_clean)}]
+        config = TrainingConfig(**common, data={"pairs": pairs})
+        if mode == "key slices":
+            config = with_key_slices(config, PERIOD)
+    run = work / f"run-{model}-{mode.replace(' ', '-')}"
+    start = time.perf_counter()
+    result = train(config, run)
+    return str(result.best), {"train_seconds": time.perf_counter() - start, "steps": result.steps}
+
+
+def careamics_python() -> Path:
+    """The throwaway CAREamics venv's interpreter, created on first use (see module doc)."""
+    python = CARE_VENV / "bin" / "python"
+    if python.exists():
+        return python
+    pip = [str(python), "-m", "pip", "install", "--quiet"]
+    subprocess.run([sys.executable, "-m", "venv", str(CARE_VENV)], check=True)
+    subprocess.run([*pip, "torch==2.13.0"], check=True)
+    subprocess.run([*pip, "--no-deps", "careamics==0.3.5", "torchvision==0.26.0"], check=True)
+    subprocess.run([*pip, "torch==2.13.0", *CARE_REQUIREMENTS], check=True)
+    return python
+
+
+def train_careamics(
+    algorithm: str, work: Path, minutes: float, train_fast: Path, train_clean: Path
+) -> tuple[str, dict]:
+    folder = work / f"careamics-{algorithm}"
+    folder.mkdir()
+    command = [
+        str(careamics_python()),
+        str(HERE / "careamics_runner.py"),
+        "train",
+        "--algorithm",
+        algorithm,
+        "--train-noisy",
+        str(train_fast),
+        "--minutes",
+        str(minutes),
+        "--work-dir",
+        str(folder),
+    ]
+    if algorithm == "care":
+        command += ["--train-clean", str(train_clean)]
+    subprocess.run(command, check=True, capture_output=True)
+    summary = json.loads((folder / "train.json").read_text())
+    return summary.pop("checkpoint"), summary
+
+
+def predict_careamics(checkpoint: str, test: Path, keys: Path, out: Path) -> dict:
+    subprocess.run(
+        [
+            str(careamics_python()),
+            str(HERE / "careamics_runner.py"),
+            "predict",
+            "--checkpoint",
+            checkpoint,
+            "--test-noisy",
+            str(test),
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return json.loads(out.with_suffix(".json").read_text())
+
+
+def _bm4d(test: Path, keys: Path, out: Path, sigma: float) -> dict:
+    code = (
+        "import bm4d, json, resource, sys, time, tifffile, numpy as np\n"
+        "v = tifffile.imread(sys.argv[1]).astype(np.float32) / 255\n"
+        "t = time.perf_counter(); r = bm4d.bm4d(v, float(sys.argv[3])) * 255\n"
+        "s = time.perf_counter() - t; tifffile.imwrite(sys.argv[2], r.astype(np.float32))\n"
+        "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "print(json.dumps({'predict_seconds': s, 'peak_rss_mib': rss}))\n"
+    )
+    done = subprocess.run(
+        [str(careamics_python()), "-c", code, str(test), str(out), str(sigma)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ---- scoring and report --------------------------------------------------------------------
+
+
+def score(restored: np.ndarray, clean: np.ndarray, pixel_nm: float) -> dict[str, float]:
+    from vemrestore.evaluation.frc import frc, mean_curve
+    from vemrestore.evaluation.scores import volume_quality
+
+    restored = np.clip(restored, 0, 255)
+    fast = np.setdiff1d(np.arange(len(clean)), np.arange(0, len(clean), PERIOD))
+    whole = volume_quality(restored, clean, 255.0)
+    between = volume_quality(restored[fast], clean[fast], 255.0)
+    curve = mean_curve([frc(r, c, pixel_nm) for r, c in zip(restored, clean, strict=True)])
+    return {
+        "psnr": whole.psnr,
+        "ssim": whole.ssim,
+        "psnr_fast": between.psnr,
+        "frc_nm": curve.resolution_nm(),
+    }
+
+
+def crops_panel(panels: dict[str, np.ndarray], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = 4
+    rows = -(-len(panels) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3.2 * rows))
+    for axis in axes.ravel():
+        axis.axis("off")
+    for axis, (name, crop) in zip(axes.ravel(), panels.items(), strict=False):
+        axis.imshow(crop, cmap="gray", vmin=0, vmax=255)
+        axis.set_title(name, fontsize=9)
+    figure.suptitle(title)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=5.0, help="training budget per method")
+    parser.add_argument("--speedups", default="8", help="comma-separated, e.g. 4,8,16")
+    parser.add_argument("--skip", nargs="*", default=[], help="method names to leave out")
+    parser.add_argument(
+        "--bm4d-at", default="8", help="speed-ups at which to run BM4D (slow: ~30 kvoxel/s)"
+    )
+    parser.add_argument("--slices", type=int, default=None, help="use the first N slices only")
+    parser.add_argument("--write", action="store_true", help="record in RESULTS.md")
+    args = parser.parse_args()
+    sys.path.insert(0, str(HERE))
+    from results import machine_info, update_section
+
+    from vemrestore.simulate import simulate_fast_scan
+    from vemrestore.tasks.key_slices import simulate_key_slices
+
+    profile, calibration = reference_profile()
+    print(calibration, f"\nreference profile: {profile.describe()}", flush=True)
+    first = slice(0, args.slices)
+    clean_train = tifffile.imread(TRAIN)[first]
+    tests = {name: (tifffile.imread(path)[first], nm) for name, (path, nm) in TESTS.items()}
+    lines, figures = [], []
+    for speedup in (float(s) for s in args.speedups.split(",")):
+        rows: list[tuple[str, str, dict, dict, dict]] = []
+        with tempfile.TemporaryDirectory() as scratch:
+            work = Path(scratch)
+            train_fast, train_clean = work / "train_fast.tif", work / "train_clean.tif"
+            tifffile.imwrite(train_fast, simulate_fast_scan(clean_train, speedup, profile, 1))
+            tifffile.imwrite(train_clean, clean_train)
+            test_paths = {}
+            for index, (name, (clean, _)) in enumerate(tests.items()):
+                fast = simulate_fast_scan(clean, speedup, profile, 100 + index)
+                test_paths[name] = (work / f"test{index}.tif", work / f"keys{index}.tif")
+                tifffile.imwrite(test_paths[name][0], fast)
+                tifffile.imwrite(test_paths[name][1], simulate_key_slices(fast, clean, PERIOD))
+            methods = build_methods(args, work, train_fast, train_clean, clean_train, speedup)
+            panels: dict[str, np.ndarray] = {}
+            for label, detail, run, info in methods:
+                results = {}
+                for index, (name, (clean, nm)) in enumerate(tests.items()):
+                    out = work / f"restored-{len(rows)}-{index}.tif"
+                    timing = run(*test_paths[name], out)
+                    restored = tifffile.imread(out).astype(np.float32)
+                    results[name] = {
+                        **score(restored, clean, nm),
+                        **timing,
+                        "voxels_per_s": clean.size / timing["predict_seconds"]
+                        if timing.get("predict_seconds")
+                        else float("nan"),
+                    }
+                    if index == 0:
+                        middle = restored[len(restored) // 2, 192:320, 192:320]
+                        panels[label] = np.clip(middle, 0, 255)
+                rows.append((label, detail, info, *results.values()))
+                isbi = results["ISBI test"]
+                print(
+                    f"{speedup:g}× {label:38s} PSNR {isbi['psnr']:6.2f} SSIM "
+                    f"{isbi['ssim']:.3f} FRC {isbi['frc_nm']:.1f} nm",
+                    flush=True,
+                )
+            reference = tests["ISBI test"][0]
+            panels["reference"] = reference[len(reference) // 2, 192:320, 192:320]
+            figure = HERE / "figures" / f"quality_{speedup:g}x.png"
+            crops_panel(panels, figure, f"ISBI test, middle slice, {speedup:g}× fast scan")
+            figures.append(figure)
+        lines.append(_table(speedup, rows))
+    body = _report(args, profile, calibration, lines, figures, machine_info())
+    print(body)
+    if args.write:
+        update_section("Quality against peers (issue 8, benchmarks/quality.py)", body)
+
+
+Method = tuple[str, str, Callable[[Path, Path, Path], dict], dict]
+"""(label, detail, restore(test, key-slice test, out) -> timing, training summary)."""
+
+
+def build_methods(
+    args: argparse.Namespace,
+    work: Path,
+    train_fast: Path,
+    train_clean: Path,
+    clean_train: np.ndarray,
+    speedup: float,
+) -> list[Method]:
+    """Every method of the table, trained where it needs training (budget ``args.minutes``)."""
+    noisy_train = tifffile.imread(train_fast)
+    sigma = float(np.std(noisy_train.astype(float) - clean_train)) / 255
+    best_sigma = max(
+        (0.5, 0.75, 1.0, 1.5, 2.0, 3.0),
+        key=lambda s: volume_psnr(_gaussian(noisy_train[:4], s), clean_train[:4]),
+    )
+    methods: list[Method] = [
+        ("noisy input", "—", _copy, {}),
+        (
+            f"Gaussian σ={best_sigma:g} px",
+            "σ tuned on train",
+            partial(_isolated_on_test, _gaussian, sigma=best_sigma),
+            {},
+        ),
+        ("non-local means", "scikit-image, h = 0.8 σ̂", partial(_isolated_on_test, _nlm), {}),
+        ("BM4D", f"σ={sigma:.3f}", partial(_bm4d, sigma=sigma), {}),
+    ]
+    for algorithm, label in (("n2v", "CAREamics N2V 2D"), ("care", "CAREamics CARE 2D")):
+        if label in args.skip:
+            continue
+        print(f"{speedup:g}×: training {label}", flush=True)
+        checkpoint, info = train_careamics(algorithm, work, args.minutes, train_fast, train_clean)
+        methods.append(
+            (label, f"{info['steps']} steps", partial(predict_careamics, checkpoint), info)
+        )
+    for model in ("unet2p5d", "gshift"):
+        for mode in ("supervised", "key slices", "self-supervised"):
+            label = f"vemrestore {model} {mode}"
+            if label in args.skip:
+                continue
+            print(f"{speedup:g}×: training {label}", flush=True)
+            checkpoint, info = train_vemrestore(
+                model, mode, work, args.minutes, train_fast, train_clean
+            )
+            period = PERIOD if mode == "key slices" else None
+            restore = partial(_isolated_vemrestore, checkpoint=checkpoint, key_period=period)
+            methods.append((label, f"{info['steps']} steps", restore, info))
+    bm4d_speedups = {float(k) for k in args.bm4d_at.split(",") if k}
+    if speedup not in bm4d_speedups:
+        methods = [m for m in methods if m[0] != "BM4D"]
+    return [m for m in methods if m[0] not in args.skip]
+
+
+def _isolated_on_test(
+    function: Callable[..., np.ndarray], test: Path, keys: Path, out: Path, **kwargs: Any
+) -> dict:
+    return run_isolated(function, out, volume_path=str(test), **kwargs)
+
+
+def _isolated_vemrestore(
+    test: Path, keys: Path, out: Path, checkpoint: str, key_period: int | None
+) -> dict:
+    source = keys if key_period else test
+    return run_isolated(
+        _vemrestore, out, volume_path=str(source), checkpoint=checkpoint, key_period=key_period
+    )
+
+
+def volume_psnr(restored: np.ndarray, clean: np.ndarray) -> float:
+    mse = float(np.mean((np.clip(restored, 0, 255) - clean.astype(np.float64)) ** 2))
+    return 10 * np.log10(255.0**2 / mse)
+
+
+def _copy(test: Path, keys: Path, out: Path) -> dict:
+    tifffile.imwrite(out, tifffile.imread(test).astype(np.float32))
+    return {}
+
+
+def _table(speedup: float, rows: list) -> str:
+    header = (
+        f"### {speedup:g}× fast scan\n\n"
+        "| method | detail | ISBI PSNR | ISBI PSNR fast slices | ISBI SSIM | ISBI FRC (nm) "
+        "| EPFL PSNR | EPFL SSIM | restore Mvox/s | peak RSS (MiB) | training |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    )
+    body = []
+    for label, detail, info, isbi, epfl in rows:
+        speed = isbi.get("voxels_per_s", float("nan")) / 1e6
+        rss = isbi.get("peak_rss_mib", float("nan"))
+        trained = f"{info['train_seconds'] / 60:.1f} min" if info else "—"
+        body.append(
+            f"| {label} | {detail} | {isbi['psnr']:.2f} | {isbi['psnr_fast']:.2f} | "
+            f"{isbi['ssim']:.3f} | {isbi['frc_nm']:.1f} | {epfl['psnr']:.2f} | "
+            f"{epfl['ssim']:.3f} | {speed:.3f} | {rss:.0f} | {trained} |"
+        )
+    return header + "\n".join(body) + "\n"
+
+
+def _report(
+    args: argparse.Namespace,
+    profile: Any,
+    calibration: str,
+    tables: list[str],
+    figures: list[Path],
+    machine: str,
+) -> str:
+    command = f"python benchmarks/quality.py --minutes {args.minutes:g} --speedups {args.speedups}"
+    if args.slices:
+        command += f" --slices {args.slices}"
+    if args.skip:
+        command += " --skip " + " ".join(f"'{s}'" for s in args.skip)
+    pictures = "\n".join(f"![crops]({f.relative_to(HERE)})" for f in figures)
+    return f"""Command: `{command}`
+
+Machine: {machine}; fp32, all cores.
+
+Noise: `vemrestore.simulate` with the profile calibrated on `{SEM.name}`
+({calibration.splitlines()[-1].removeprefix("profile: ")}), read as a {SEM_SPEEDUP:g}× fast
+scan, so the reference scan has {profile.describe()}. Train: ISBI train (30×512×512);
+tests: ISBI test and the EPFL FIB-SEM crop, fast scans with other seeds. Each trained method
+gets {args.minutes:g} minutes of wall-clock training on the same data; vemrestore's key-slice
+rows restore the key-slice acquisition (slow slices at z = 0, 4, 8, …, passed through), so
+compare them on "PSNR fast slices" (the non-key slices, for every method). Restore speed and
+peak RSS are of the restoring process alone (CAREamics: its own predict process), on the ISBI
+test volume. FRC resolution: slice-wise FRC of restored vs reference, 1/7 threshold.
+
+{"".join(tables)}
+{pictures}
+"""
+
+
+if __name__ == "__main__":
+    main()

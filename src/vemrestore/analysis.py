@@ -1,0 +1,275 @@
+"""File-level entry points of the analysis tools: simulate, calibrate, evaluate, plan.
+
+They open and write files and wire ``vemrestore.simulate`` and ``vemrestore.evaluation``
+(numpy in, numpy out) to models and training; the CLI (``cli_analysis``) only parses and
+prints. Volumes are read whole for calibrate/evaluate/plan (pilots and evaluation crops are
+small); ``simulate_file`` streams slice by slice. Every output appears atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from vemrestore.api import ModelSource, restore
+from vemrestore.config import InferenceConfig
+from vemrestore.config.training import TrainingConfig
+from vemrestore.errors import VemRestoreError
+from vemrestore.evaluation.quality import Evaluation, evaluate
+from vemrestore.evaluation.report import write_report
+from vemrestore.io import open_volume, write_volume
+from vemrestore.io.atomic import atomic_output, check_output_path
+from vemrestore.simulate.calibration import CalibrationFit, calibrate_pair, calibrate_single
+from vemrestore.simulate.figures import plot_calibration, plot_plan
+from vemrestore.simulate.noise import iter_fast_scan, simulate_fast_scan
+from vemrestore.simulate.planner import Plan, Restorer, plan_acquisition
+from vemrestore.simulate.profile import NoiseProfile, save_profile
+
+logger = logging.getLogger(__name__)
+
+PathLike = str | os.PathLike[str]
+
+
+def read_volume(path: PathLike) -> tuple[np.ndarray, tuple[float, float, float] | None]:
+    """A whole volume as a (Z, Y, X) array and its voxel size (z, y, x) in nm or None."""
+    with open_volume(path) as reader:
+        return reader.read(slice(None)), reader.spec.voxel_size
+
+
+def simulate_file(
+    clean: PathLike,
+    output: PathLike,
+    speedup: float,
+    profile: NoiseProfile | None = None,
+    seed: int = 0,
+    key_period: int | None = None,
+    key_offset: int = 0,
+    overwrite: bool = False,
+) -> Path:
+    """Write a simulated fast scan (or key-slice acquisition) of the volume ``clean``."""
+    profile = profile or NoiseProfile()
+    with open_volume(clean) as reader:
+        planes = (reader.read(slice(z, z + 1))[0] for z in range(reader.shape[0]))
+        try:
+            slices = iter_fast_scan(planes, speedup, profile, seed, key_period, key_offset)
+            return write_volume(output, slices, reader.spec, overwrite=overwrite)
+        except ValueError as error:
+            raise VemRestoreError(f"{clean}: {error}") from None
+
+
+def calibrate_files(
+    volume: PathLike,
+    slow: PathLike | None = None,
+    speedup: float | None = None,
+    profile_out: PathLike | None = None,
+    figure: PathLike | None = None,
+    overwrite: bool = False,
+) -> CalibrationFit:
+    """Calibrate from a fast/slow pair (``volume`` fast, ``slow`` given, ``speedup`` of the
+    fast scan), or from ``volume`` alone; optionally write the profile JSON and the figure."""
+    for path in (profile_out, figure):
+        if path is not None:
+            check_output_path(Path(path), overwrite)
+    data, _ = read_volume(volume)
+    if slow is not None:
+        if speedup is None:
+            raise VemRestoreError(f"{volume}: give the speed-up of the fast scan over {slow}")
+        reference, _ = read_volume(slow)
+        fit = calibrate_pair(data, reference, speedup)
+    else:
+        fit = calibrate_single(data)
+    if profile_out is not None:
+        save_profile(fit.profile, profile_out, overwrite)
+    if figure is not None:
+        with atomic_output(Path(figure), overwrite) as temporary:
+            plot_calibration(fit, temporary, Path(volume).name)
+    return fit
+
+
+def evaluate_files(
+    restored: PathLike,
+    out: PathLike,
+    reference: PathLike | None = None,
+    noisy: PathLike | None = None,
+    data_range: float | None = None,
+    overwrite: bool = False,
+) -> Evaluation:
+    """Evaluate a restored volume file and write ``report.md`` + figures into folder ``out``."""
+    check_output_path(Path(out), overwrite)
+    volume, voxel_size = read_volume(restored)
+    arrays = {}
+    for name, path in (("reference", reference), ("input", noisy)):
+        if path is not None:
+            arrays[name], _ = read_volume(path)
+            if arrays[name].shape != volume.shape:
+                raise VemRestoreError(
+                    f"{path}: shape {arrays[name].shape} differs from {restored} {volume.shape}"
+                )
+    pixel_size = voxel_size[2] if voxel_size else None
+    evaluation = evaluate(
+        volume, arrays.get("reference"), arrays.get("input"), pixel_size, data_range
+    )
+    with atomic_output(Path(out), overwrite) as folder:
+        folder.mkdir()
+        write_report(
+            evaluation,
+            folder,
+            volume,
+            arrays.get("reference"),
+            arrays.get("input"),
+            voxel_size,
+            f"Evaluation of {Path(restored).name}",
+        )
+    return evaluation
+
+
+def model_restorer(model: ModelSource, config: InferenceConfig | None = None) -> Restorer:
+    """A planner restorer that applies one trained model at every speed-up."""
+
+    def restore_with_model(fast: np.ndarray, speedup: float) -> np.ndarray:
+        return restore(fast, model, config)
+
+    return restore_with_model
+
+
+@dataclass(frozen=True)
+class TrainingBudget:
+    """Budget of the short training run per speed-up: steps and/or wall-clock (e.g. "2m")."""
+
+    steps: int | None = None
+    max_time: str | None = "2m"
+    model: str = "unet2p5d"
+    batch_size: int = 4
+    seed: int = 0
+
+
+def training_restorer(
+    train_slow: np.ndarray,
+    profile: NoiseProfile,
+    work_dir: PathLike,
+    budget: TrainingBudget | None = None,
+    progress: bool = False,
+) -> Restorer:
+    """A planner restorer that trains fast → slow for each speed-up, then restores with it.
+
+    The training pair is ``train_slow`` (Z, Y, X) and its own simulated fast scan at that
+    speed-up, with noise drawn independently of the scan being restored. Runs are kept in
+    ``work_dir``.
+    """
+    budget = budget or TrainingBudget()
+
+    def restore_with_training(fast: np.ndarray, speedup: float) -> np.ndarray:
+        folder = Path(work_dir) / f"speedup-{speedup:g}"
+        folder.mkdir(parents=True, exist_ok=True)
+        train_fast = simulate_fast_scan(
+            train_slow, speedup, profile, budget.seed + 10_000 + round(speedup * 100)
+        )
+        tifffile.imwrite(folder / "fast.tif", train_fast)
+        tifffile.imwrite(folder / "slow.tif", train_slow)
+        config = _training_config(train_slow.shape, folder, budget)
+        from vemrestore.training.api import train
+
+        result = train(config, folder / "run", progress=progress)
+        logger.info("speed-up %g: trained %d steps", speedup, result.steps)
+        model = result.best if result.best.is_file() else result.last
+        return restore(fast, model)
+
+    return restore_with_training
+
+
+def _training_config(
+    shape: tuple[int, ...], folder: Path, budget: TrainingBudget
+) -> TrainingConfig:
+    depth, height, width = shape
+    window = min(5, depth)
+    axis = "z" if depth >= 2 * window else "y"
+    patch_y = min(128, height // 2 if axis == "y" else height)
+    patch = (max(8, patch_y), max(8, min(128, width)))
+    steps_per_epoch = min(50, budget.steps) if budget.steps else 50
+    return TrainingConfig(
+        model={"name": budget.model, "params": {"window": window}},
+        data={
+            "pairs": [{"fast": str(folder / "fast.tif"), "slow": str(folder / "slow.tif")}],
+            "check_registration": False,
+        },
+        validation={"axis": axis, "fraction": 0.2, "patches": 4},
+        patch_size=patch,
+        epochs=None,
+        steps=budget.steps,
+        max_time=budget.max_time,
+        steps_per_epoch=steps_per_epoch,
+        batch_size=budget.batch_size,
+        seed=budget.seed,
+        accelerator="cpu",
+    )
+
+
+def plan_files(
+    pilot: PathLike,
+    out: PathLike,
+    speedups: list[float],
+    profile: NoiseProfile | None = None,
+    fast: PathLike | None = None,
+    pair_speedup: float | None = None,
+    model: ModelSource | None = None,
+    budget: TrainingBudget | None = None,
+    target_ssim: float = 0.9,
+    seed: int = 0,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> tuple[Plan, CalibrationFit | None]:
+    """Plan on the slow-scan ``pilot``; write plan.csv, plan.md, plan.png, profile.json to
+    folder ``out``. The profile is ``profile``, else calibrated from the pair (``fast``,
+    ``pilot``) at ``pair_speedup``, else from the pilot alone. Without ``model``, each
+    speed-up trains for ``budget`` on the pilot itself (optimistic: same images)."""
+    slow, voxel_size = read_volume(pilot)
+    fit = None
+    if profile is None:
+        if fast is not None:
+            if pair_speedup is None:
+                raise VemRestoreError(f"{fast}: give --pair-speedup, the fast scan's speed-up")
+            fast_volume, _ = read_volume(fast)
+            fit = calibrate_pair(fast_volume, slow, pair_speedup)
+        else:
+            fit = calibrate_single(slow)
+        profile = fit.profile
+    pixel_size = voxel_size[2] if voxel_size else None
+    out = Path(out)
+    with atomic_output(out, overwrite) as folder, tempfile.TemporaryDirectory() as work:
+        folder.mkdir()
+        if model is not None:
+            restorer = model_restorer(model)
+        else:
+            restorer = training_restorer(slow, profile, work, budget)
+        try:
+            plan = plan_acquisition(
+                slow, speedups, profile, restorer, target_ssim, seed, pixel_size, progress
+            )
+        except ValueError as error:
+            raise VemRestoreError(f"{pilot}: {error}") from None
+        save_profile(profile, folder / "profile.json")
+        if fit is not None:
+            plot_calibration(fit, folder / "calibration.png")
+        (folder / "plan.csv").write_text(plan.csv())
+        (folder / "plan.md").write_text(
+            f"{plan_summary(plan)}\n\n{plan.table()}\n\n![quality vs speed-up](plan.png)\n"
+        )
+        plot_plan(plan, folder / "plan.png", f"{Path(pilot).name}")
+    return plan, fit
+
+
+def plan_summary(plan: Plan) -> str:
+    """The recommendation in one line."""
+    best = plan.recommended
+    if best is None:
+        return f"No speed-up reaches SSIM {plan.target_ssim:g} after restoration."
+    return (
+        f"Largest speed-up reaching SSIM {plan.target_ssim:g}: {best.speedup:g}× "
+        f"(restored SSIM {best.ssim:.3f}, PSNR {best.psnr:.2f} dB)."
+    )

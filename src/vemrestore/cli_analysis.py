@@ -1,0 +1,208 @@
+"""Command line of the analysis tools: ``simulate``, ``calibrate``, ``evaluate``, ``plan``.
+
+Thin: parse options, call ``vemrestore.analysis``, print. Registered on the main app by
+``register_analysis_commands``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vemrestore.cli_errors import user_errors
+from vemrestore.errors import VemRestoreError
+
+
+def _profile(path: Path | None):
+    from vemrestore.simulate import load_profile
+
+    return load_profile(path) if path is not None else None
+
+
+def _numbers(option: str, text: str, kind: type = float) -> list:
+    try:
+        values = [kind(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values:
+        raise VemRestoreError(f"{option} {text}: expected comma-separated numbers, e.g. 2,4,8")
+    return values
+
+
+def _duration(seconds: float) -> str:
+    hours = seconds / 3600
+    return f"{hours:.1f} h" if hours >= 1 else f"{seconds / 60:.1f} min"
+
+
+def simulate(
+    clean: Annotated[Path, typer.Argument(help="Slow/clean volume: TIFF, .zarr or slices.")],
+    speedup: Annotated[float, typer.Option(help="Scan speed-up K (dwell time / K).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Simulated fast scan.")],
+    profile: Annotated[
+        Path | None,
+        typer.Option(help="Noise profile JSON (default: the shipped SEM reference profile)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same output).")] = 0,
+    key_slices: Annotated[
+        int | None, typer.Option(help="Key-slice acquisition: every P-th slice at speed-up 1.")
+    ] = None,
+    key_offset: Annotated[int, typer.Option(help="z of the first key slice.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT if it exists.")] = False,
+) -> None:
+    """Simulate a K-times faster SEM scan of a volume (shot, read noise, x blur, jitter)."""
+    from vemrestore.analysis import simulate_file
+    from vemrestore.pretrained import REFERENCE_PROFILE
+
+    with user_errors():
+        written = simulate_file(
+            clean,
+            output,
+            speedup,
+            _profile(profile or REFERENCE_PROFILE),
+            seed,
+            key_slices,
+            key_offset,
+            overwrite,
+        )
+    typer.echo(f"wrote {written}")
+
+
+def calibrate(
+    volume: Annotated[Path, typer.Argument(help="Fast scan of a pair, or one noisy volume.")],
+    slow: Annotated[Path | None, typer.Option(help="Registered slow scan of the pair.")] = None,
+    speedup: Annotated[float | None, typer.Option(help="Speed-up of VOLUME over --slow.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the profile JSON here.")
+    ] = None,
+    figure: Annotated[
+        Path | None, typer.Option(help="Variance-vs-mean PNG (default: beside -o, .png).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+) -> None:
+    """Estimate a noise profile from a fast/slow pair, or from a single noisy volume."""
+    from vemrestore.analysis import calibrate_files
+
+    with user_errors():
+        if speedup is not None and slow is None:
+            raise VemRestoreError("--speedup applies to a pair: give --slow too")
+        if figure is None and output is not None:
+            figure = output.with_suffix(".png")
+        fit = calibrate_files(volume, slow, speedup, output, figure, overwrite)
+    typer.echo(fit.summary())
+    for path in (output, figure):
+        if path is not None:
+            typer.echo(f"wrote {path}")
+
+
+def evaluate(
+    restored: Annotated[Path, typer.Argument(help="Restored volume.")],
+    reference: Annotated[
+        Path | None, typer.Option(help="Reference (slow scan) of the same shape.")
+    ] = None,
+    noisy: Annotated[
+        Path | None, typer.Option("--input", help="The restoration's input (fast scan).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Report folder (default: RESTORED name + -report).")
+    ] = None,
+    data_range: Annotated[
+        float | None, typer.Option(help="Peak for PSNR/SSIM (default: dtype max).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace the report folder.")] = False,
+) -> None:
+    """PSNR/SSIM, Fourier ring correlation and resolution; writes report.md and figures."""
+    from vemrestore.analysis import evaluate_files
+    from vemrestore.evaluation import resolution
+
+    with user_errors():
+        out = out or restored.with_name(f"{restored.stem}-report")
+        result = evaluate_files(restored, out, reference, noisy, data_range, overwrite)
+    unit = result.unit
+    if result.scores is not None:
+        typer.echo(
+            f"PSNR {result.scores.psnr:.2f} dB, SSIM {result.scores.ssim:.4f}, "
+            f"FRC resolution {resolution(result.frc_reference):.1f} {unit}"
+        )
+    typer.echo(
+        f"half-image FRC resolution {resolution(result.half_frc_restored):.1f} {unit}, "
+        f"noise σ {result.noise['restored']:.4g}"
+    )
+    typer.echo(f"wrote {out / 'report.md'}")
+
+
+def plan(
+    pilot: Annotated[Path, typer.Argument(help="Slow-scan pilot volume.")],
+    out: Annotated[Path, typer.Option(help="New folder for plan.csv, plan.md, plan.png.")],
+    speedups: Annotated[str, typer.Option(help="Speed-ups to try.")] = "2,4,8,16",
+    target_ssim: Annotated[float, typer.Option(help="Quality needed after restoration.")] = 0.9,
+    profile: Annotated[Path | None, typer.Option(help="Noise profile JSON.")] = None,
+    fast: Annotated[
+        Path | None, typer.Option(help="Fast scan of the pilot, to calibrate the profile.")
+    ] = None,
+    pair_speedup: Annotated[float | None, typer.Option(help="Speed-up of --fast.")] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="Restore with this checkpoint (default: train).")
+    ] = None,
+    train_time: Annotated[
+        str | None, typer.Option(help="Training budget per speed-up, e.g. 2m.")
+    ] = None,
+    train_steps: Annotated[
+        int | None, typer.Option(help="Training budget per speed-up in steps.")
+    ] = None,
+    volume_size: Annotated[
+        str | None, typer.Option(help="Voxels Z,Y,X of the volume to acquire.")
+    ] = None,
+    dwell_us: Annotated[float, typer.Option(help="Reference dwell time (µs/pixel).")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Find the largest scan speed-up whose restoration still reaches a target SSIM."""
+    from vemrestore.analysis import TrainingBudget, plan_files, plan_summary
+    from vemrestore.simulate import acquisition_time
+
+    with user_errors():
+        factors = _numbers("--speedups", speedups)
+        size = _numbers("--volume-size", volume_size, int) if volume_size else None
+        if size is not None and len(size) != 3:
+            raise VemRestoreError(f"--volume-size {volume_size}: expected Z,Y,X voxels")
+        if model is not None and (train_time or train_steps):
+            raise VemRestoreError("--model restores with a checkpoint: no training budget")
+        budget = TrainingBudget(
+            steps=train_steps, max_time=train_time or (None if train_steps else "2m")
+        )
+        result, fit = plan_files(
+            pilot,
+            out,
+            factors,
+            _profile(profile),
+            fast,
+            pair_speedup,
+            model,
+            budget,
+            target_ssim,
+            seed,
+            overwrite,
+            not quiet,
+        )
+    if fit is not None:
+        typer.echo(fit.summary())
+    typer.echo(result.table())
+    typer.echo(plan_summary(result))
+    best = result.recommended
+    if size is not None and best is not None:
+        time = acquisition_time(tuple(size), dwell_us, best.speedup)
+        typer.echo(
+            f"acquisition of {'×'.join(map(str, size))} voxels at {dwell_us:g} µs: "
+            f"{_duration(time.reference_s)} → {_duration(time.fast_s)} at "
+            f"{best.speedup:g}×, {_duration(time.saved_s)} saved"
+        )
+    typer.echo(f"wrote {out}")
+
+
+def register_analysis_commands(app: typer.Typer) -> None:
+    """Add ``simulate``, ``calibrate``, ``evaluate`` and ``plan`` to the main app."""
+    for command in (simulate, calibrate, evaluate, plan):
+        app.command()(command)

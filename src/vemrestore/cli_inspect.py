@@ -1,0 +1,60 @@
+"""Command line of data inspection: ``vemrestore inspect noise VOLUME``.
+
+A thin adapter: read the volume, call ``vemrestore.evaluation.noise``, print and plot.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vemrestore.cli_errors import user_errors
+from vemrestore.errors import VemRestoreError
+
+inspect_app = typer.Typer(help="Inspect volumes before training.", no_args_is_help=True)
+
+
+@inspect_app.command("noise")
+def noise(
+    input_path: Annotated[
+        Path, typer.Argument(metavar="VOLUME", help="TIFF, .zarr, or slice folder.")
+    ],
+    plot: Annotated[
+        Path | None, typer.Option(help="PNG plot path (default: VOLUME name + _noise.png).")
+    ] = None,
+    array: Annotated[str | None, typer.Option(help="Array to read inside a Zarr group.")] = None,
+    tolerance: Annotated[
+        float, typer.Option(help="Relative change of noise, brightness or contrast flagged.")
+    ] = 0.25,
+    table: Annotated[bool, typer.Option(help="Print the per-slice table.")] = True,
+) -> None:
+    """Is the noise uniform across slices (for self-supervised training)?
+
+    Per-slice noise level, brightness, contrast and scan-line noise correlation, outlier
+    slices and drift, as a table and a PNG plot.
+
+    Exit code 0 when uniform, 1 when not (2 for errors).
+    """
+    from vemrestore.evaluation.noise import inspect_noise, plot_noise_report
+    from vemrestore.io import open_volume
+
+    with user_errors():
+        if tolerance <= 0:
+            raise VemRestoreError(f"--tolerance {tolerance}: must be > 0")
+        with open_volume(input_path, array=array) as reader:
+            volume = reader.read(slice(None))
+        try:
+            report = inspect_noise(volume, tolerance=tolerance)
+        except ValueError as error:
+            raise VemRestoreError(f"{input_path}: {error}") from None
+        plot = plot or Path(f"{input_path.name.split('.')[0]}_noise.png")
+        plot_noise_report(report, plot, title=input_path.name)
+    if table:
+        typer.echo(report.table())
+    for line in report.summary():
+        typer.echo(line)
+    typer.echo(f"plot: {plot}")
+    if not report.uniform:
+        raise typer.Exit(1)

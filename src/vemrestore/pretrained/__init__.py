@@ -1,0 +1,16 @@
+"""Models and the noise profile shipped inside the package (see the model cards beside them).
+
+``SUPERVISED`` restores fast scans when ``vemrestore denoise`` is given no ``--model``;
+``SELF_SUPERVISED`` was trained from noisy scans alone; ``REFERENCE_PROFILE`` is the SEM
+noise profile the shipped models, the demo and the benchmarks simulate fast scans with.
+All are made by ``demo/train_shipped_models.py`` and ``demo/make_demo_data.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+FOLDER = Path(__file__).parent
+SUPERVISED = FOLDER / "supervised_unet2p5d.pt"
+SELF_SUPERVISED = FOLDER / "self_supervised_unet2p5d.pt"
+REFERENCE_PROFILE = FOLDER / "sem_reference_profile.json"
