@@ -188,7 +188,7 @@ def train_careamics(
     ]
     if algorithm == "care":
         command += ["--train-clean", str(train_clean)]
-    subprocess.run(command, check=True, capture_output=True)
+    subprocess.run(command, check=True, capture_output=True, cwd=folder)
     summary = json.loads((folder / "train.json").read_text())
     return summary.pop("checkpoint"), summary
 
