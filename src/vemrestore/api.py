@@ -72,12 +72,15 @@ def restore_file(
     array: str | None = None,
     slice_suffix: str = ".tif",
     progress: bool = False,
+    key_period: int | None = None,
+    key_offset: int = 0,
 ) -> Path:
     """Restore a volume file (TIFF, slice folder, Zarr/OME-Zarr) into ``output_path``.
 
     Reads and writes slice by slice, so memory does not grow with the volume. The output
     format follows ``output_path`` (``.tif``, ``.zarr``, or a folder); voxel size is kept.
-    It appears only when complete: an error or Ctrl-C leaves nothing behind.
+    It appears only when complete: an error or Ctrl-C leaves nothing behind. With
+    ``key_period`` the input is a key-slice acquisition (see ``restore_key_slices``).
     """
     output_path = Path(output_path)
     output_format(output_path)
@@ -86,7 +89,12 @@ def restore_file(
     checkpoint = as_checkpoint(model, None)
     with open_volume(input_path, array=array) as reader:
         spec = VolumeSpec(reader.shape, config.resolved_dtype(reader.dtype), reader.spec.voxel_size)
-        slices = _restore_reader(reader, checkpoint, config, None, progress)
+        if key_period is None:
+            slices = _restore_reader(reader, checkpoint, config, None, progress)
+        else:
+            slices = restore_key_slice_stream(
+                reader, checkpoint, key_period, key_offset, config, progress
+            )
         return write_volume(
             output_path, slices, spec, overwrite=overwrite, slice_suffix=slice_suffix
         )
@@ -108,35 +116,6 @@ def restore_key_slices(
     reader = ArrayReader(np.asarray(volume))
     slices = restore_key_slice_stream(reader, as_checkpoint(model), period, key_offset, config)
     return np.stack(list(slices))
-
-
-def restore_key_slices_file(
-    input_path: PathLike,
-    output_path: PathLike,
-    model: ModelSource,
-    period: int = 4,
-    key_offset: int = 0,
-    config: InferenceConfig | None = None,
-    overwrite: bool = False,
-    array: str | None = None,
-    slice_suffix: str = ".tif",
-    progress: bool = False,
-) -> Path:
-    """``restore_key_slices`` for a volume file; streams window by window into ``output_path``.
-
-    The output appears only when complete.
-    """
-    output_path = Path(output_path)
-    output_format(output_path)
-    check_output_path(output_path, overwrite)
-    config = config or InferenceConfig()
-    checkpoint = as_checkpoint(model)
-    with open_volume(input_path, array=array) as reader:
-        spec = VolumeSpec(reader.shape, config.resolved_dtype(reader.dtype), reader.spec.voxel_size)
-        slices = restore_key_slice_stream(reader, checkpoint, period, key_offset, config, progress)
-        return write_volume(
-            output_path, slices, spec, overwrite=overwrite, slice_suffix=slice_suffix
-        )
 
 
 def key_slice_period(model: ModelSource) -> int | None:

@@ -192,28 +192,9 @@ def denoise(
             return
         period = key_slices or api.key_slice_period(model)
         if period is not None:
-            if distributed != DistributedConfig():
-                raise VemRestoreError(
-                    "key-slice restoration runs in one process (no block options)"
-                )
             if key_slices is None and not quiet:
                 typer.echo(f"key-slice model: restoring with period {period}", err=True)
-            written = api.restore_key_slices_file(
-                input_path,
-                output_path,
-                model,
-                period,
-                key_offset,
-                config,
-                overwrite=overwrite,
-                array=array,
-                slice_suffix=f".{slice_format}",
-                progress=not quiet,
-            )
-            if not quiet:
-                typer.echo(f"wrote {written}", err=True)
-            return
-        if api.can_restore_in_blocks(input_path, output_path, array):
+        elif api.can_restore_in_blocks(input_path, output_path, array):
             _denoise_in_blocks(
                 input_path, output_path, model, config, distributed, overwrite, array, quiet
             )
@@ -221,7 +202,7 @@ def denoise(
         if distributed != DistributedConfig():
             raise VemRestoreError(
                 "--workers, --memory-per-worker, --scheduler, --block and --chunks apply only "
-                "to a .zarr OUTPUT from a Zarr or uncompressed TIFF INPUT"
+                "to a .zarr OUTPUT from a Zarr or uncompressed TIFF INPUT, without key slices"
             )
         written = api.restore_file(
             input_path,
@@ -232,6 +213,8 @@ def denoise(
             array=array,
             slice_suffix=f".{slice_format}",
             progress=not quiet,
+            key_period=period,
+            key_offset=key_offset,
         )
         if not quiet:
             typer.echo(f"wrote {written}", err=True)
