@@ -222,10 +222,17 @@ def main() -> None:
         action="store_true",
         help="ISBI self-supervised run only (e.g. a longer budget); prints, records nothing",
     )
+    parser.add_argument(
+        "--only-sem", action="store_true", help="SEM part only; prints, records nothing"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
+    if args.only_sem:
+        with tempfile.TemporaryDirectory() as folder:
+            print(sem(Path(folder), args.sem_cpu_minutes * 60, args.batch_size))
+        return
     if args.only_self_supervised:
         with tempfile.TemporaryDirectory() as folder:
             rows, _, _ = isbi(Path(folder), args.cpu_minutes * 60, args.batch_size, False)
@@ -258,8 +265,9 @@ def main() -> None:
 
 Machine: {machine_info()}; torch threads {threads}, fp32. The 2 cores were shared with
 other engineers' jobs during the run (load average 4-7 at times), so budgets are CPU time of
-this process (all threads; `time.process_time`), which other jobs do not consume: equal CPU
-budgets are equal work whatever the sharing. Wall time is given for information.
+this process (all threads; `time.process_time`), which other jobs do not consume; with
+2 threads on busy cores OpenMP spin-waiting still spends some of it without work (use
+`--threads 1` on a shared machine). Wall time is given for information.
 
 **ISBI 2012 ssTEM**, noise of the supervised benchmark: Poisson-Gaussian, {photons:.2f}
 photons per unit intensity, read noise {READ_NOISE} of full scale, {TARGET_PSNR:g} dB target,
