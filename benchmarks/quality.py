@@ -42,6 +42,10 @@ TESTS = {
 SEM_SPEEDUP = 16.0
 PERIOD = 4
 CARE_VENV = HERE / ".venv-careamics"
+CACHE = HERE / "_work" / "quality"
+GSHIFT_BATCH = 1
+"""gshift trains at batch 1: at batch 4 its CPU training took ~18 GiB (supervised) and was
+killed for memory (self-supervised, 24 GiB machine)."""
 CARE_REQUIREMENTS = [
     "bioimageio-core<=0.11.0,>=0.9.0",
     "lightning<=2.6.6,!=2.6.2,!=2.6.3",
@@ -139,7 +143,7 @@ def train_vemrestore(
         "epochs": None,
         "max_time": f"{max(1, round(minutes * 60))}s",
         "steps_per_epoch": 25,
-        "batch_size": 4,
+        "batch_size": GSHIFT_BATCH if model == "gshift" else 4,
         "validation": {"patches": 8},
     }
     if mode == "self-supervised":
@@ -307,26 +311,38 @@ def main() -> None:
                 test_paths[name] = (work / f"test{index}.tif", work / f"keys{index}.tif")
                 tifffile.imwrite(test_paths[name][0], fast)
                 tifffile.imwrite(test_paths[name][1], simulate_key_slices(fast, clean, PERIOD))
-            methods = build_methods(args, work, train_fast, train_clean, clean_train, speedup)
+            plans = method_plans(args, work, train_fast, train_clean, clean_train, speedup)
+            cache = CACHE / f"{speedup:g}x-{args.minutes:g}min-{args.slices or 'all'}"
+            cache.mkdir(parents=True, exist_ok=True)
             panels: dict[str, np.ndarray] = {}
-            for label, detail, run, info in methods:
-                results = {}
-                for index, (name, (clean, nm)) in enumerate(tests.items()):
-                    out = work / f"restored-{len(rows)}-{index}.tif"
-                    timing = run(*test_paths[name], out)
-                    restored = tifffile.imread(out).astype(np.float32)
-                    results[name] = {
-                        **score(restored, clean, nm),
-                        **timing,
-                        "voxels_per_s": clean.size / timing["predict_seconds"]
-                        if timing.get("predict_seconds")
-                        else float("nan"),
-                    }
-                    if index == 0:
-                        middle = restored[len(restored) // 2, 192:320, 192:320]
-                        panels[label] = np.clip(middle, 0, 255)
-                rows.append((label, detail, info, *results.values()))
-                isbi = results["ISBI test"]
+            for label, prepare in plans:
+                slug = "".join(c if c.isalnum() else "_" for c in label)
+                row_file, panel_file = cache / f"{slug}.json", cache / f"{slug}.npy"
+                if row_file.exists():
+                    row = json.loads(row_file.read_text())
+                    panels[label] = np.load(panel_file)
+                else:
+                    label, detail, run, info = prepare()
+                    results = {}
+                    for index, (name, (clean, nm)) in enumerate(tests.items()):
+                        out = work / f"restored-{slug}-{index}.tif"
+                        timing = run(*test_paths[name], out)
+                        restored = tifffile.imread(out).astype(np.float32)
+                        seconds = timing.get("predict_seconds")
+                        speed = clean.size / seconds if seconds else float("nan")
+                        results[name] = {
+                            **score(restored, clean, nm),
+                            **timing,
+                            "voxels_per_s": speed,
+                        }
+                        if index == 0:
+                            middle = restored[len(restored) // 2, 192:320, 192:320]
+                            panels[label] = np.clip(middle, 0, 255)
+                    row = [label, detail, info, *results.values()]
+                    np.save(panel_file, panels[label])
+                    row_file.write_text(json.dumps(row))
+                rows.append(tuple(row))
+                isbi = row[3]
                 print(
                     f"{speedup:g}× {label:38s} PSNR {isbi['psnr']:6.2f} SSIM "
                     f"{isbi['ssim']:.3f} FRC {isbi['frc_nm']:.1f} nm",
@@ -348,56 +364,105 @@ Method = tuple[str, str, Callable[[Path, Path, Path], dict], dict]
 """(label, detail, restore(test, key-slice test, out) -> timing, training summary)."""
 
 
-def build_methods(
+def method_plans(
     args: argparse.Namespace,
     work: Path,
     train_fast: Path,
     train_clean: Path,
     clean_train: np.ndarray,
     speedup: float,
-) -> list[Method]:
-    """Every method of the table, trained where it needs training (budget ``args.minutes``)."""
+) -> list[tuple[str, Callable[[], Method]]]:
+    """(label, prepare) per method of the table; ``prepare`` trains (budget ``args.minutes``)
+    only when called, so cached rows cost nothing."""
     noisy_train = tifffile.imread(train_fast)
     sigma = float(np.std(noisy_train.astype(float) - clean_train)) / 255
     best_sigma = max(
         (0.5, 0.75, 1.0, 1.5, 2.0, 3.0),
         key=lambda s: volume_psnr(_gaussian(noisy_train[:4], s), clean_train[:4]),
     )
-    methods: list[Method] = [
-        ("noisy input", "—", _copy, {}),
+    gaussian = f"Gaussian σ={best_sigma:g} px"
+    plans: list[tuple[str, Callable[[], Method]]] = [
+        ("noisy input", lambda: ("noisy input", "—", _copy, {})),
         (
-            f"Gaussian σ={best_sigma:g} px",
-            "σ tuned on train",
-            partial(_isolated_on_test, _gaussian, sigma=best_sigma),
-            {},
+            gaussian,
+            lambda: (
+                gaussian,
+                "σ tuned on train",
+                partial(_isolated_on_test, _gaussian, sigma=best_sigma),
+                {},
+            ),
         ),
-        ("non-local means", "scikit-image, h = 0.8 σ̂", partial(_isolated_on_test, _nlm), {}),
-        ("BM4D", f"σ={sigma:.3f}", partial(_bm4d, sigma=sigma), {}),
+        (
+            "non-local means",
+            lambda: (
+                "non-local means",
+                "scikit-image, h = 0.8 σ̂",
+                partial(_isolated_on_test, _nlm),
+                {},
+            ),
+        ),
     ]
+    if speedup in {float(k) for k in args.bm4d_at.split(",") if k}:
+        plans.append(("BM4D", lambda: ("BM4D", f"σ={sigma:.3f}", partial(_bm4d, sigma=sigma), {})))
     for algorithm, label in (("n2v", "CAREamics N2V 2D"), ("care", "CAREamics CARE 2D")):
-        if label in args.skip:
-            continue
-        print(f"{speedup:g}×: training {label}", flush=True)
-        checkpoint, info = train_careamics(algorithm, work, args.minutes, train_fast, train_clean)
-        methods.append(
-            (label, f"{info['steps']} steps", partial(predict_careamics, checkpoint), info)
+        plans.append(
+            (
+                label,
+                partial(
+                    _prepare_careamics,
+                    algorithm,
+                    label,
+                    work,
+                    args.minutes,
+                    train_fast,
+                    train_clean,
+                ),
+            )
         )
     for model in ("unet2p5d", "gshift"):
         for mode in ("supervised", "key slices", "self-supervised"):
             label = f"vemrestore {model} {mode}"
-            if label in args.skip:
-                continue
-            print(f"{speedup:g}×: training {label}", flush=True)
-            checkpoint, info = train_vemrestore(
-                model, mode, work, args.minutes, train_fast, train_clean
+            plans.append(
+                (
+                    label,
+                    partial(
+                        _prepare_vemrestore,
+                        model,
+                        mode,
+                        label,
+                        work,
+                        args.minutes,
+                        train_fast,
+                        train_clean,
+                    ),
+                )
             )
-            period = PERIOD if mode == "key slices" else None
-            restore = partial(_isolated_vemrestore, checkpoint=checkpoint, key_period=period)
-            methods.append((label, f"{info['steps']} steps", restore, info))
-    bm4d_speedups = {float(k) for k in args.bm4d_at.split(",") if k}
-    if speedup not in bm4d_speedups:
-        methods = [m for m in methods if m[0] != "BM4D"]
-    return [m for m in methods if m[0] not in args.skip]
+    return [plan for plan in plans if plan[0] not in args.skip]
+
+
+def _prepare_careamics(
+    algorithm: str, label: str, work: Path, minutes: float, train_fast: Path, train_clean: Path
+) -> Method:
+    print(f"training {label}", flush=True)
+    checkpoint, info = train_careamics(algorithm, work, minutes, train_fast, train_clean)
+    return label, f"{info['steps']} steps", partial(predict_careamics, checkpoint), info
+
+
+def _prepare_vemrestore(
+    model: str,
+    mode: str,
+    label: str,
+    work: Path,
+    minutes: float,
+    train_fast: Path,
+    train_clean: Path,
+) -> Method:
+    print(f"training {label}", flush=True)
+    checkpoint, info = train_vemrestore(model, mode, work, minutes, train_fast, train_clean)
+    period = PERIOD if mode == "key slices" else None
+    restore = partial(_isolated_vemrestore, checkpoint=checkpoint, key_period=period)
+    batch = f", batch {GSHIFT_BATCH}" if model == "gshift" else ""
+    return label, f"{info['steps']} steps{batch}", restore, info
 
 
 def _isolated_on_test(
