@@ -306,9 +306,9 @@ DEFAULT_CONFIG_YAML = """\
 # Override any value on the command line: --set optimizer.lr=1e-4 --set batch_size=4
 model:
   name: unet2p5d            # a registered network: unet2p5d, gshift, identity
-  params:                   # constructor parameters of that network
-    window: 5               # patch depth D (slices per window); key slices: period + 1;
-                            # self-supervised: 9 when not given (delete this line)
+  params: {}                # constructor parameters of that network, e.g. {window: 7}:
+                            # window = patch depth D; default 5 (supervised), 9
+                            # (self-supervised), period + 1 (key slices)
 data:
   pairs: []                 # [{fast: a_fast.tif, slow: a_slow.tif}, ...]; --fast/--slow add one
   folder: null              # or a folder of *fast*/*slow* files sharing a stem
