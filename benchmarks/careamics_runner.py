@@ -61,8 +61,12 @@ def train(args: argparse.Namespace) -> None:
     )
     start = time.perf_counter()
     careamist.train(train_data=noisy, train_data_target=targets)
+    checkpoint = careamist.trainer.checkpoint_callback.best_model_path
+    if not checkpoint:  # the budget ended inside the first epoch: no validation checkpoint yet
+        checkpoint = str(args.work_dir / "final.ckpt")
+        careamist.trainer.save_checkpoint(checkpoint)
     summary = {
-        "checkpoint": careamist.trainer.checkpoint_callback.best_model_path,
+        "checkpoint": checkpoint,
         "train_seconds": time.perf_counter() - start,
         "steps": careamist.trainer.global_step,
     }
