@@ -281,6 +281,7 @@ def main() -> None:
     )
     parser.add_argument("--slices", type=int, default=None, help="use the first N slices only")
     parser.add_argument("--write", action="store_true", help="record in RESULTS.md")
+    parser.add_argument("--notes", default="", help="text recorded under the table")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
     from results import machine_info, update_section
@@ -519,6 +520,8 @@ def _report(
         command += f" --slices {args.slices}"
     if args.skip:
         command += " --skip " + " ".join(f"'{s}'" for s in args.skip)
+    if args.bm4d_at != "8":
+        command += f" --bm4d-at '{args.bm4d_at}'"
     pictures = "\n".join(f"![crops]({f.relative_to(HERE)})" for f in figures)
     return f"""Command: `{command}`
 
@@ -535,6 +538,8 @@ peak RSS are of the restoring process alone (CAREamics: its own predict process)
 test volume. FRC resolution: slice-wise FRC of restored vs reference, 1/7 threshold.
 
 {"".join(tables)}
+{args.notes}
+
 {pictures}
 """
 
