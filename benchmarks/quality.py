@@ -531,10 +531,11 @@ def _table(speedup: float, rows: list) -> str:
         speed = isbi.get("voxels_per_s", float("nan")) / 1e6
         rss = isbi.get("peak_rss_mib", float("nan"))
         trained = f"{info['train_seconds'] / 60:.1f} min" if info else "—"
+        isbi_crop, epfl_crop = (s.get("psnr_crop", float("nan")) for s in (isbi, epfl))
         body.append(
             f"| {label} | {detail} | {isbi['psnr']:.2f} | {isbi['psnr_fast']:.2f} | "
-            f"{isbi['ssim']:.3f} | {isbi['frc_nm']:.1f} | {isbi.get('psnr_crop', float('nan')):.2f} | "
-            f"{epfl['psnr']:.2f} | {epfl['ssim']:.3f} | {epfl.get('psnr_crop', float('nan')):.2f} | "
+            f"{isbi['ssim']:.3f} | {isbi['frc_nm']:.1f} | {isbi_crop:.2f} | "
+            f"{epfl['psnr']:.2f} | {epfl['ssim']:.3f} | {epfl_crop:.2f} | "
             f"{speed:.3f} | {rss:.0f} | {trained} |"
         )
     return header + "\n".join(body) + "\n"
