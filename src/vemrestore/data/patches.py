@@ -99,9 +99,9 @@ def augment(arrays: tuple[np.ndarray, ...], rng: np.random.Generator) -> tuple[n
     flips = tuple(axis for axis in range(3) if rng.random() < 0.5)
     square = arrays[0].shape[1] == arrays[0].shape[2]
     turns = int(rng.integers(4)) if square else 2 * int(rng.integers(2))
-    return tuple(
-        np.ascontiguousarray(np.rot90(np.flip(a, flips), turns, axes=(1, 2))) for a in arrays
-    )
+    # copy(), not ascontiguousarray(): a flipped axis of length 1 counts as contiguous but
+    # keeps its negative stride, which torch.from_numpy refuses (window-1 networks)
+    return tuple(np.rot90(np.flip(a, flips), turns, axes=(1, 2)).copy() for a in arrays)
 
 
 def _area(box: Box) -> int:
