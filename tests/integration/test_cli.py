@@ -346,7 +346,6 @@ def test_tile_depth_other_than_a_fixed_window_is_refused(tmp_path, volume_tif):
     _assert_user_error(result, "exactly 5 slices", "tile depth of 5")
 
 
-
 def test_denoise_key_slices_passes_keys_through(tmp_path: Path, rng) -> None:
     """A key-slice model is recognised from its checkpoint; keys are copied, others restored."""
     source = tmp_path / "acquisition.tif"
