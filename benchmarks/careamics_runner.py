@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import time
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from careamics import CAREamist  # noqa: E402 - needs the operator declared abov
 from careamics.config import create_care_config, create_n2v_config  # noqa: E402
 from lightning.pytorch import seed_everything  # noqa: E402
 from lightning.pytorch.callbacks import Timer  # noqa: E402
+from memory import peak_rss_mib  # noqa: E402 - benchmarks/memory.py, beside this script
 
 PATCH = (64, 64)
 BATCH = 16
@@ -84,7 +84,7 @@ def predict(args: argparse.Namespace) -> None:
     tifffile.imwrite(args.out, restored.astype(np.float32))
     summary = {
         "predict_seconds": seconds,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": peak_rss_mib(),
     }
     args.out.with_suffix(".json").write_text(json.dumps(summary, indent=2))
 

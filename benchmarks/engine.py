@@ -3,7 +3,7 @@
     python benchmarks/engine.py            # all cases, records benchmarks/RESULTS.md
     python benchmarks/engine.py --big-gib 0.5 --no-record   # quicker look
 
-Each case runs in its own process so its peak RSS (ru_maxrss) is its own:
+Each case runs in its own process so its peak RSS (``memory.peak_rss_mib``) is its own:
 - identity model on a synthetic 64×1024×1024 uint8 volume in memory: pure engine overhead;
 - unet2p5d (random weights; speed only) on the same volume: a small real model;
 - identity model, file to file, on a ≥ 4 GiB uncompressed (memory-mappable) TIFF: memory bound.
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 import torch
+from memory import peak_rss_mib
 from results import machine_info, update_section
 
 SMALL_SHAPE = (64, 1024, 1024)
@@ -32,10 +32,6 @@ def _synthetic_volume(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
     """EM-like uint8 texture: smooth blobs plus noise (content does not change engine speed)."""
     rng = np.random.default_rng(seed)
     return rng.integers(0, 256, size=shape, dtype=np.uint8)
-
-
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _case_in_memory(model_name: str) -> dict:
@@ -50,7 +46,7 @@ def _case_in_memory(model_name: str) -> dict:
     seconds = time.perf_counter() - start
     if model_name == "identity":
         assert np.array_equal(restored, volume), "identity engine must be exact"
-    return {"voxels": volume.size, "seconds": seconds, "peak_rss_mib": _peak_rss_mib()}
+    return {"voxels": volume.size, "seconds": seconds, "peak_rss_mib": peak_rss_mib()}
 
 
 def _case_big_file(workdir: Path) -> dict:
@@ -66,7 +62,7 @@ def _case_big_file(workdir: Path) -> dict:
     start = time.perf_counter()
     restore_file(source, target, checkpoint, overwrite=True)
     seconds = time.perf_counter() - start
-    peak = _peak_rss_mib()
+    peak = peak_rss_mib()
     with tifffile.TiffFile(source) as a, tifffile.TiffFile(target) as b:
         depth = len(a.pages)
         for z in (0, depth // 2, depth - 1):

@@ -32,12 +32,12 @@ from vemrestore.io import (
     ArrayReader,
     VolumeReader,
     VolumeSpec,
+    check_output,
     describe,
     open_volume,
     output_format,
     write_volume,
 )
-from vemrestore.io.atomic import check_output_path
 
 PathLike = str | os.PathLike[str]
 ModelSource = nn.Module | Checkpoint | PathLike
@@ -83,8 +83,7 @@ def restore_file(
     ``key_period`` the input is a key-slice acquisition (see ``restore_key_slices``).
     """
     output_path = Path(output_path)
-    output_format(output_path)
-    check_output_path(output_path, overwrite)
+    check_output(output_path, overwrite)
     config = config or InferenceConfig()
     checkpoint = as_checkpoint(model, None)
     with open_volume(input_path, array=array) as reader:

@@ -36,8 +36,7 @@ import numpy as np
 from vemrestore.api import ModelSource, restore
 from vemrestore.checkpoint import as_checkpoint
 from vemrestore.config import InferenceConfig
-from vemrestore.io import VolumeSpec, open_volume, output_format, write_volume
-from vemrestore.io.atomic import check_output_path
+from vemrestore.io import VolumeSpec, check_output, open_volume, write_volume
 
 PathLike = str | os.PathLike[str]
 
@@ -75,8 +74,7 @@ def restore_sublattices_file(
     output appears only when complete.
     """
     output_path = Path(output_path)
-    output_format(output_path)
-    check_output_path(output_path, overwrite)
+    check_output(output_path, overwrite)
     config = config or InferenceConfig()
     with open_volume(input_path, array=array) as reader:
         volume = reader.read(slice(None))

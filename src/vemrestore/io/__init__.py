@@ -85,6 +85,14 @@ def output_format(path: PathLike) -> OutputFormat:
     )
 
 
+def check_output(path: PathLike, overwrite: bool) -> OutputFormat:
+    """The format ``path`` asks for, after refusing an unknown suffix, an existing output
+    (unless ``overwrite``) or a missing parent folder: callers run it before costly work."""
+    fmt = output_format(path)
+    check_output_path(Path(path), overwrite)
+    return fmt
+
+
 def write_volume(
     path: PathLike,
     slices: Iterable[np.ndarray],
@@ -101,8 +109,7 @@ def write_volume(
     Ctrl-C midway leaves neither the output nor a temporary file.
     """
     path = Path(path)
-    fmt = output_format(path)
-    check_output_path(path, overwrite)
+    fmt = check_output(path, overwrite)
     if fmt == "slices":
         check_slice_format(path, spec, slice_suffix)
     with atomic_output(path, overwrite) as temporary:
