@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+import sys
 from pathlib import Path
 
 _STATUS = Path("/proc/self/status")
@@ -21,4 +22,4 @@ def peak_rss_mib() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return maxrss / 2**20 if Path("/System").exists() else maxrss / 1024
+    return maxrss / 2**20 if sys.platform == "darwin" else maxrss / 1024

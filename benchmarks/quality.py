@@ -336,7 +336,10 @@ def main() -> None:
                 fast = simulate_fast_scan(clean, speedup, profile, 100 + index)
                 test_paths[name] = (work / f"test{index}.tif", work / f"keys{index}.tif")
                 tifffile.imwrite(test_paths[name][0], fast)
-                tifffile.imwrite(test_paths[name][1], simulate_key_slices(fast, clean, PERIOD))
+                keys = simulate_key_slices(fast, clean, PERIOD)
+                tifffile.imwrite(test_paths[name][1], keys)
+                for path, volume in zip(test_paths[name], (fast, keys), strict=True):
+                    tifffile.imwrite(_crop_path(path), volume[CROP])
             plans = method_plans(args, work, train_fast, train_clean, clean_train, speedup)
             cache = CACHE / f"{speedup:g}x-{args.minutes:g}min-{args.slices or 'all'}"
             cache.mkdir(parents=True, exist_ok=True)
@@ -493,20 +496,24 @@ def _prepare_vemrestore(
     if model == "gshift":
         crop_note = f", batch {GSHIFT_BATCH}, restored on the crop only"
         return label, f"{info['steps']} steps{crop_note}", partial(_on_crop, restore), info
-    recipe = ", window 1, lr 1e-3, MSE" if mode == "supervised 2D" else ""
+    recipe = ""
+    if mode == "supervised 2D":
+        window = SUPERVISED_2D["model"]["params"]["window"]
+        lr, loss = SUPERVISED_2D["optimizer"]["lr"], SUPERVISED_2D["loss"]
+        recipe = f", window {window}, lr {lr:g}, {loss.removeprefix('1*')}"
     return label, f"{info['steps']} steps{recipe}", restore, info
+
+
+def _crop_path(path: Path) -> Path:
+    """Where ``main`` writes the ``CROP`` of a test volume, once per speed-up."""
+    return path.with_name(f"{path.stem}-crop.tif")
 
 
 def _on_crop(
     restore: Callable[[Path, Path, Path], dict], test: Path, keys: Path, out: Path
 ) -> dict:
     """Restore ``CROP`` of the test volumes only (see ``CROP``)."""
-    cropped = []
-    for path in (test, keys):
-        target = path.with_name(f"{path.stem}-crop.tif")
-        tifffile.imwrite(target, tifffile.imread(path)[CROP])
-        cropped.append(target)
-    return restore(*cropped, out)
+    return restore(_crop_path(test), _crop_path(keys), out)
 
 
 def _isolated_on_test(
