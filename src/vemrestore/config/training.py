@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vemrestore.config.normalization import NormalizationConfig
 from vemrestore.errors import VemRestoreError
+from vemrestore.simulate.family import NoiseFamily
 
 DEFAULT_WINDOW = 5
 SELF_SUPERVISED_WINDOW = 9
@@ -86,11 +87,13 @@ class DataSection(_Strict):
     ``pairs`` lists volume pairs explicitly; ``folder`` adds every pair found there (file
     names containing ``fast`` and ``slow`` with a shared stem). ``max_shift`` (px) is the
     largest phase-correlation shift between fast and slow slices accepted as registered.
-    ``noisy`` lists single noisy volumes for self-supervised training (no slow scan).
+    ``noisy`` lists single noisy volumes for self-supervised training (no slow scan);
+    ``clean`` lists clean volumes that synthetic training degrades itself (the generalist).
     """
 
     pairs: list[PairSection] = Field(default_factory=list)
     noisy: list[str] = Field(default_factory=list)
+    clean: list[str] = Field(default_factory=list)
     folder: str | None = None
     normalization: NormalizationConfig = NormalizationConfig()
     check_registration: bool = True
@@ -135,6 +138,17 @@ class SelfSupervisedSection(_Strict):
     strict: bool = False
     noise_tolerance: float = Field(0.25, gt=0.0, le=10.0)
     inference: Literal["full", "sublattice"] = "full"
+    method: Literal["checkerboard", "recorrupted"] = "checkerboard"
+    """``recorrupted``: full-resolution Recorrupted-to-Recorrupted pairs drawn from the noise
+    model calibrated on the volume itself (``vemrestore.tasks.synthetic.RecorruptedTask``)."""
+    alpha: float = Field(0.5, gt=0.0, le=10.0)
+
+
+class SyntheticSection(_Strict):
+    """Synthetic training on ``data.clean`` volumes: each patch is degraded by a fresh draw of
+    the noise ``family`` (and varied in contrast, polarity and pixel size)."""
+
+    family: NoiseFamily = NoiseFamily()
 
 
 class OptimizerSection(_Strict):
@@ -169,6 +183,7 @@ class TrainingConfig(_Strict):
     validation: ValidationSection = ValidationSection()
     key_slices: KeySliceSection | None = None
     self_supervised: SelfSupervisedSection | None = None
+    synthetic: SyntheticSection | None = None
     patch_size: tuple[int, int] = (128, 128)
     augment: bool = True
     loss: str | None = None
@@ -213,6 +228,13 @@ class TrainingConfig(_Strict):
                 raise ValueError("self_supervised training takes data.noisy volumes, not pairs")
         elif self.data.noisy:
             raise ValueError("data.noisy volumes need self_supervised training")
+        if self.synthetic is not None:
+            if self.self_supervised is not None or self.key_slices is not None:
+                raise ValueError("synthetic training excludes self_supervised and key_slices")
+            if self.data.pairs or self.data.folder is not None:
+                raise ValueError("synthetic training takes data.clean volumes, not pairs")
+        elif self.data.clean:
+            raise ValueError("data.clean volumes need synthetic training")
         return self
 
     def resolved(self) -> TrainingConfig:

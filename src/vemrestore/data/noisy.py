@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -47,13 +48,43 @@ class NoisyVolume:
         return {"noisy": self.noisy}
 
 
-def load_noisy(path: PathLike, normalization: NormalizationConfig) -> NoisyVolume:
-    """Read a whole volume file (TIFF, slice folder, Zarr) as normalised float32."""
+@dataclass(frozen=True)
+class CleanVolume:
+    """A clean (slow-scan) volume that synthetic training degrades itself: (Z, Y, X) float32."""
+
+    name: str
+    clean: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.clean.shape
+
+    @property
+    def volumes(self) -> dict[str, np.ndarray]:
+        return {"clean": self.clean}
+
+
+VolumeT = TypeVar("VolumeT", NoisyVolume, CleanVolume)
+
+
+def _read_normalised(path: PathLike, normalization: NormalizationConfig) -> np.ndarray:
     with open_volume(path) as reader:
         normalizer = fit_normalizer(normalization, reader)
-        noisy = normalizer.normalize(reader.read(slice(None)))
+        return normalizer.normalize(reader.read(slice(None)))
+
+
+def load_noisy(path: PathLike, normalization: NormalizationConfig) -> NoisyVolume:
+    """Read a whole volume file (TIFF, slice folder, Zarr) as normalised float32."""
+    noisy = _read_normalised(path, normalization)
     logger.info("noisy volume %s, shape %s", path, noisy.shape)
     return NoisyVolume(Path(path).name, noisy)
+
+
+def load_clean(path: PathLike, normalization: NormalizationConfig) -> CleanVolume:
+    """Read a whole clean volume file as normalised float32."""
+    clean = _read_normalised(path, normalization)
+    logger.info("clean volume %s, shape %s", path, clean.shape)
+    return CleanVolume(Path(path).name, clean)
 
 
 def flatten_drift(volume: NoisyVolume, report: NoiseReport) -> NoisyVolume:
@@ -72,7 +103,7 @@ def flatten_drift(volume: NoisyVolume, report: NoiseReport) -> NoisyVolume:
     return NoisyVolume(volume.name, flattened + np.float32(reference_mean))
 
 
-def pad_to_window(volume: NoisyVolume, window: int) -> NoisyVolume:
+def pad_to_window(volume: VolumeT, window: int) -> VolumeT:
     """Mirror a volume shallower than ``window`` along z up to ``window`` slices (centred)."""
     depth = volume.shape[0]
     if depth >= window:
@@ -80,4 +111,5 @@ def pad_to_window(volume: NoisyVolume, window: int) -> NoisyVolume:
     start = -((window - depth) // 2)
     indices = reflect_indices(start, start + window, depth)
     logger.info("%s: %d slices, mirrored along z to the window of %d", volume.name, depth, window)
-    return NoisyVolume(volume.name, np.ascontiguousarray(volume.noisy[indices]))
+    ((role, array),) = volume.volumes.items()
+    return replace(volume, **{role: np.ascontiguousarray(array[indices])})

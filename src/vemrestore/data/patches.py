@@ -134,7 +134,9 @@ class TrainPatches(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.seed, index])
         source = self.sources[int(rng.choice(len(self.sources), p=self.weights))]
-        example = self.task.make_example(_random_patch(source, source.train, self.extent, rng))
+        example = self.task.make_example(
+            _random_patch(source, source.train, self.extent, rng), rng=rng
+        )
         if self.augment:
             example = augment(example, rng)
         return torch.from_numpy(example[0]), torch.from_numpy(example[1])
@@ -156,7 +158,7 @@ class ValidationPatches(Dataset):
         for index in range(count):
             source = sources[index % len(sources)]
             inputs, target = task.validation_example(
-                _random_patch(source, source.validation, extent, rng)
+                _random_patch(source, source.validation, extent, rng), rng=rng
             )
             self.examples.append((torch.from_numpy(inputs), torch.from_numpy(target)))
 

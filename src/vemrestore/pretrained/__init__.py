@@ -13,4 +13,5 @@ from pathlib import Path
 FOLDER = Path(__file__).parent
 SUPERVISED = FOLDER / "supervised_unet2p5d.pt"
 SELF_SUPERVISED = FOLDER / "self_supervised_unet2p5d.pt"
+GENERALIST = FOLDER / "generalist_unet2p5d.pt"
 REFERENCE_PROFILE = FOLDER / "sem_reference_profile.json"

@@ -23,12 +23,16 @@ class Task(Protocol):
         """(z, y, x) size read from each source volume for a network window of ``window``."""
         ...
 
-    def make_example(self, patch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Source patches by role (``fast``/``slow`` or ``noisy``) → (input, target) (D, H, W)
-        float32."""
+    def make_example(
+        self, patch: dict[str, np.ndarray], rng: np.random.Generator | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Source patches by role (``fast``/``slow``, ``noisy`` or ``clean``) → (input, target)
+        (D, H, W) float32. ``rng`` is the patch's seeded generator, for tasks that draw noise."""
         ...
 
-    def validation_example(self, patch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def validation_example(
+        self, patch: dict[str, np.ndarray], rng: np.random.Generator | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The (input, target) a fixed validation patch is scored on (may differ from training,
         e.g. a less noisy target where the task can afford one)."""
         ...

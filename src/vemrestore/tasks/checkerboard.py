@@ -45,7 +45,9 @@ class CheckerboardTask:
     def source_extent(self, window: int, patch_size: tuple[int, int]) -> tuple[int, int, int]:
         return (window, 2 * patch_size[0], 2 * patch_size[1])
 
-    def make_example(self, patch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def make_example(
+        self, patch: dict[str, np.ndarray], rng: np.random.Generator | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(D, 2H, 2W) ``noisy`` → input A = lattice (0,0), target B = lattice (1,1); float32."""
         noisy = patch["noisy"]
         return (
@@ -53,7 +55,9 @@ class CheckerboardTask:
             np.ascontiguousarray(sublattice(noisy, 1, 1), dtype=np.float32),
         )
 
-    def validation_example(self, patch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def validation_example(
+        self, patch: dict[str, np.ndarray], rng: np.random.Generator | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(D, 2H, 2W) ``noisy`` → lattice (0,0) and the mean of the other three; float32."""
         noisy = patch["noisy"].astype(np.float32, copy=False)
         others = sublattice(noisy, 0, 1) + sublattice(noisy, 1, 0) + sublattice(noisy, 1, 1)

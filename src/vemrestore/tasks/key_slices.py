@@ -60,7 +60,9 @@ class KeySliceTask:
             raise ValueError(f"key-slice period {self.period} needs window {self.period + 1}")
         return (window, 2 * patch_size[0], 2 * patch_size[1])
 
-    def make_example(self, patch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def make_example(
+        self, patch: dict[str, np.ndarray], rng: np.random.Generator | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(p+1, 2H, 2W) fast and slow → (p+1, H, W) input and target, float32."""
         fast = patch["fast"].astype(np.float32, copy=False)
         slow = patch["slow"].astype(np.float32, copy=False)
@@ -70,7 +72,9 @@ class KeySliceTask:
         target = (slow[:, 0::2, 1::2] + slow[:, 1::2, 0::2] + slow[:, 1::2, 1::2]) / np.float32(3)
         return inputs, np.ascontiguousarray(target, dtype=np.float32)
 
-    def validation_example(self, patch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def validation_example(
+        self, patch: dict[str, np.ndarray], rng: np.random.Generator | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         return self.make_example(patch)
 
     def scored_slices(self, window: int) -> slice:

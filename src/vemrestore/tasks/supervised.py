@@ -14,13 +14,17 @@ class SupervisedTask:
     def source_extent(self, window: int, patch_size: tuple[int, int]) -> tuple[int, int, int]:
         return (window, *patch_size)
 
-    def make_example(self, patch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def make_example(
+        self, patch: dict[str, np.ndarray], rng: np.random.Generator | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         return (
             np.ascontiguousarray(patch["fast"], dtype=np.float32),
             np.ascontiguousarray(patch["slow"], dtype=np.float32),
         )
 
-    def validation_example(self, patch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def validation_example(
+        self, patch: dict[str, np.ndarray], rng: np.random.Generator | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         return self.make_example(patch)
 
     def scored_slices(self, window: int) -> slice:

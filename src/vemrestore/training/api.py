@@ -26,16 +26,24 @@ from vemrestore.config.training import (
     parse_duration,
     save_training_config,
 )
-from vemrestore.data.noisy import NoisyVolume, flatten_drift, load_noisy, pad_to_window
+from vemrestore.data.noisy import (
+    NoisyVolume,
+    flatten_drift,
+    load_clean,
+    load_noisy,
+    pad_to_window,
+)
 from vemrestore.data.pairs import find_pairs, load_pairs
 from vemrestore.data.patches import TrainingVolumes, split_regions
 from vemrestore.errors import VemRestoreError
 from vemrestore.evaluation.noise import inspect_noise
 from vemrestore.models import create_model
+from vemrestore.simulate.calibration import calibrate_single
 from vemrestore.tasks.base import Task
 from vemrestore.tasks.checkerboard import CheckerboardTask
 from vemrestore.tasks.key_slices import KeySliceTask
 from vemrestore.tasks.supervised import SupervisedTask
+from vemrestore.tasks.synthetic import RecorruptedTask, SyntheticNoiseTask
 from vemrestore.training.datamodule import PatchDataModule
 from vemrestore.training.module import RestorationModule
 from vemrestore.training.outputs import LIGHTNING_CHECKPOINT, RunOutputs
@@ -99,13 +107,37 @@ def resume(
     return _fit(config, run_dir, None, checkpoint, progress, callbacks)
 
 
-def build_task(config: TrainingConfig) -> Task:
-    """The objective a config asks for: self-supervised, key-slice emulation or fast → slow."""
+def build_task(config: TrainingConfig, volumes: Sequence[TrainingVolumes] = ()) -> Task:
+    """The objective a config asks for: synthetic noise on clean volumes, self-supervised
+    (checkerboard, or recorrupted with the noise calibrated on ``volumes``), key-slice
+    emulation or fast → slow."""
+    if config.synthetic is not None:
+        return SyntheticNoiseTask(config.synthetic.family)
     if config.self_supervised is not None:
+        if config.self_supervised.method == "recorrupted":
+            return _recorrupted_task(config, volumes)
         return CheckerboardTask()
     if config.key_slices is not None:
         return KeySliceTask(config.key_slices.period)
     return SupervisedTask()
+
+
+def _recorrupted_task(config: TrainingConfig, volumes: Sequence[TrainingVolumes]) -> Task:
+    """R2R pairs need the noise model: calibrated here on the (first) noisy volume itself."""
+    if not volumes:
+        raise VemRestoreError("recorrupted self-supervised training needs a noisy volume")
+    noisy = volumes[0].volumes["noisy"]
+    fit = calibrate_single(noisy[:: max(1, noisy.shape[0] // 16)])
+    profile = fit.profile
+    logger.info("noise calibrated on %s: %s", volumes[0].name, profile.describe())
+    assert config.self_supervised is not None
+    return RecorruptedTask(
+        gain=profile.gain,
+        read_variance=profile.read_noise**2,
+        pole=profile.blur_pole(1.0),
+        inverted=profile.inverted,
+        alpha=config.self_supervised.alpha,
+    )
 
 
 def _pair_paths(config: TrainingConfig) -> list[tuple[Path, Path]]:
@@ -116,7 +148,16 @@ def _pair_paths(config: TrainingConfig) -> list[tuple[Path, Path]]:
 
 
 def _load_volumes(config: TrainingConfig) -> list[TrainingVolumes]:
-    """The training data: registered (fast, slow) pairs, or checked single noisy volumes."""
+    """The training data: registered (fast, slow) pairs, checked single noisy volumes, or
+    clean volumes for synthetic training."""
+    if config.synthetic is not None:
+        if not config.data.clean:
+            raise VemRestoreError("no clean volumes given (data.clean)")
+        window = config.model.window
+        return [
+            pad_to_window(load_clean(path, config.data.normalization), window)
+            for path in config.data.clean
+        ]
     if config.self_supervised is None:
         max_shift = config.data.max_shift if config.data.check_registration else None
         return load_pairs(_pair_paths(config), config.data.normalization, max_shift)
@@ -204,8 +245,8 @@ def _fit(
     callbacks: Sequence[L.Callback],
 ) -> TrainResult:
     L.seed_everything(config.seed, workers=True, verbose=False)
-    task = build_task(config)
     volumes = _load_volumes(config)
+    task = build_task(config, volumes)
     extent = task.source_extent(config.model.window, config.patch_size)
     axis = _validation_axis(config, volumes, extent)
     sources = split_regions(volumes, extent, axis, config.validation.fraction)
