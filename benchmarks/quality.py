@@ -532,8 +532,9 @@ def _isolated_vemrestore(
 
 
 def volume_psnr(restored: np.ndarray, clean: np.ndarray) -> float:
-    mse = float(np.mean((np.clip(restored, 0, 255) - clean.astype(np.float64)) ** 2))
-    return 10 * np.log10(255.0**2 / mse)
+    from vemrestore.evaluation.scores import volume_quality
+
+    return volume_quality(np.clip(restored, 0, 255), clean, 255.0).psnr
 
 
 def _copy(test: Path, keys: Path, out: Path) -> dict:

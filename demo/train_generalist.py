@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +28,7 @@ import torch
 
 from vemrestore.config.training import TrainingConfig
 from vemrestore.pretrained import GENERALIST
-from vemrestore.training.api import train
+from vemrestore.training.api import TrainResult, resume, train
 
 SOURCES = (
     "isbi2012_sstem_train_30x512x512.tif",
@@ -67,32 +66,42 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=here.parent.parent / "shared" / "data")
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--out", type=Path, required=True, help="run folder (must be new)")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run in --out; --minutes is the total"
+    )
     parser.add_argument("--install", action="store_true", help="copy best.pt into the package")
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (1 is fastest on shared cores)"
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory() as scratch:
-        clean = []
-        for name in SOURCES:
-            volume = tifffile.imread(args.shared / name)
-            if volume.shape[1] > _CROP:
-                y0, x0 = (volume.shape[1] - _CROP) // 2, (volume.shape[2] - _CROP) // 2
-                volume = volume[:, y0 : y0 + _CROP, x0 : x0 + _CROP]
-                path = Path(scratch) / name
-                tifffile.imwrite(path, volume)
-                clean.append(str(path))
-            else:
-                clean.append(str(args.shared / name))
-        config = generalist_config(clean, minutes=args.minutes)
-        started = time.monotonic()
-        result = train(config, args.out, progress=False)
+    started = time.monotonic()
+    if args.resume:
+        result = resume(args.out, [f"max_time={round(args.minutes * 60)}s"])
+    else:
+        result = _train_new(args)
     minutes = (time.monotonic() - started) / 60
     print(f"{result.steps} steps in {minutes:.1f} min, best validation {result.best_psnr:.2f} dB")
     if args.install:
         shutil.copyfile(result.best, GENERALIST)
         print(f"installed {GENERALIST}")
+
+
+def _train_new(args: argparse.Namespace) -> TrainResult:
+    """A new run; crops of the large sources are kept beside it (``OUT-sources``), where a
+    ``--resume`` finds them again."""
+    crops = args.out.with_name(args.out.name + "-sources")
+    crops.mkdir(parents=True, exist_ok=True)
+    clean = []
+    for name in SOURCES:
+        volume = tifffile.imread(args.shared / name)
+        if volume.shape[1] > _CROP:
+            y0, x0 = (volume.shape[1] - _CROP) // 2, (volume.shape[2] - _CROP) // 2
+            tifffile.imwrite(crops / name, volume[:, y0 : y0 + _CROP, x0 : x0 + _CROP])
+            clean.append(str(crops / name))
+        else:
+            clean.append(str(args.shared / name))
+    return train(generalist_config(clean, minutes=args.minutes), args.out)
 
 
 if __name__ == "__main__":

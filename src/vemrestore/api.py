@@ -13,6 +13,7 @@ Typical use::
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from vemrestore.io import (
     output_format,
     write_volume,
 )
+from vemrestore.simulate.calibration import calibrate_single
 
 PathLike = str | os.PathLike[str]
 ModelSource = nn.Module | Checkpoint | PathLike
@@ -186,6 +188,82 @@ def restore_blocks(
         progress=progress,
         checkpoint_file=checkpoint_file,
     )
+
+
+@dataclass(frozen=True)
+class NoiseCheck:
+    """The input's estimated noise beside the range a model was trained on.
+
+    ``electrons``: estimated electrons per pixel at white (shot noise, the family's unit;
+    fewer = noisier); ``x_correlation``: lag-1 correlation of the noise along x (detector lag);
+    ``trained``: the model's (low, high) electrons, or None when the model does not record
+    one; ``inside``: whether the estimate lies in that range (True when unknown).
+    """
+
+    electrons: float
+    x_correlation: float
+    trained: tuple[float, float] | None
+    inside: bool
+
+    def message(self) -> str:
+        text = (
+            f"input noise: about {self.electrons:.3g} electrons per pixel at white, "
+            f"x-correlation {self.x_correlation:.2f}"
+        )
+        if self.trained is None:
+            return text
+        low, high = self.trained
+        if self.inside:
+            return f"{text} (model trained on {low:g}-{high:g})"
+        if self.electrons < low:
+            remedy = (
+                "noisier than anything the model was trained on: expect residual noise; "
+                "fine-tune on this volume with `vemrestore train self-supervised --noisy INPUT`"
+            )
+        else:
+            remedy = (
+                "cleaner than anything the model was trained on: it may remove fine detail; "
+                "compare with the input, or fine-tune with `vemrestore train self-supervised`"
+            )
+        return f"warning: {text}, outside the model's training range {low:g}-{high:g}: {remedy}"
+
+
+_NOISE_SAMPLE_SLICES = 4
+_NOISE_SAMPLE_SIZE = 512
+
+
+def check_noise(
+    input_path: PathLike, model: ModelSource, *, array: str | None = None
+) -> NoiseCheck | None:
+    """Estimate the input's noise (Poisson-Gaussian calibration on up to 4 central 512×512
+    crops, normalised as the model will see them) and compare it with the model's training
+    range. None when no signal-dependent noise can be measured (e.g. a clean scan)."""
+    checkpoint = as_checkpoint(model, None)
+    with open_volume(input_path, array=array) as reader:
+        normalizer = fit_normalizer(checkpoint.normalization, reader)
+        depth, height, width = reader.shape
+        y0, x0 = (
+            max(0, (height - _NOISE_SAMPLE_SIZE) // 2),
+            max(0, (width - _NOISE_SAMPLE_SIZE) // 2),
+        )
+        region = (slice(y0, y0 + _NOISE_SAMPLE_SIZE), slice(x0, x0 + _NOISE_SAMPLE_SIZE))
+        planes = np.unique(np.linspace(0, depth - 1, min(depth, _NOISE_SAMPLE_SLICES)).astype(int))
+        sample = np.stack([reader.read(slice(z, z + 1))[0][region] for z in planes])
+    try:
+        fit = calibrate_single(normalizer.normalize(sample))
+    except VemRestoreError:
+        return None
+    electrons = fit.profile.electrons_per_unit
+    trained = _trained_noise_range(checkpoint)
+    inside = trained is None or trained[0] <= electrons <= trained[1]
+    return NoiseCheck(electrons, fit.x_correlation, trained, inside)
+
+
+def _trained_noise_range(checkpoint: Checkpoint) -> tuple[float, float] | None:
+    """(low, high) electrons at white of a synthetic-noise (generalist) model, else None."""
+    synthetic = checkpoint.metadata.get("config", {}).get("synthetic") or {}
+    electrons = synthetic.get("family", {}).get("electrons")
+    return (float(electrons[0]), float(electrons[1])) if electrons else None
 
 
 def volume_info(path: PathLike, array: str | None = None) -> dict[str, Any]:

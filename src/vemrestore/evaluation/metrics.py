@@ -15,10 +15,20 @@ _C1 = 0.01**2
 _C2 = 0.03**2
 
 
+def psnr_from_mse(mse: torch.Tensor | float, data_range: float = 1.0) -> torch.Tensor:
+    """PSNR (dB) of a mean squared error with ``data_range`` as the peak."""
+    mse = torch.as_tensor(mse, dtype=torch.float64)
+    return 10 * torch.log10(data_range**2 / mse.clamp_min(1e-300))
+
+
 def psnr(prediction: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
-    """Mean over images of the per-image PSNR (dB); a scalar tensor."""
-    mse = (prediction.float() - target.float()).pow(2).flatten(2).mean(-1)
-    return (10 * torch.log10(data_range**2 / mse.clamp_min(1e-12))).mean()
+    """PSNR (dB) of one MSE over every element given: the project's one definition.
+
+    A volume, a slice or a batch is scored as one block of voxels, never as a mean of
+    per-image PSNRs (which would weigh a flat, easy slice as much as a hard one).
+    """
+    mse = (prediction.double() - target.double()).pow(2).mean()
+    return psnr_from_mse(mse, data_range)
 
 
 def ssim(prediction: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
@@ -47,7 +57,8 @@ def ssim(prediction: torch.Tensor, target: torch.Tensor, data_range: float = 1.0
 def volume_scores(
     prediction: np.ndarray, target: np.ndarray, data_range: float
 ) -> tuple[float, float]:
-    """(PSNR, SSIM) of two (Z, Y, X) arrays, slice by slice, with ``data_range`` as the peak."""
+    """(PSNR over the whole volume, mean slice SSIM) of two (Z, Y, X) arrays, with
+    ``data_range`` as the peak."""
     p = torch.from_numpy(np.asarray(prediction, dtype=np.float32))[None]
     t = torch.from_numpy(np.asarray(target, dtype=np.float32))[None]
     return float(psnr(p, t, data_range)), float(ssim(p, t, data_range))

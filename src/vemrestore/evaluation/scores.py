@@ -51,8 +51,7 @@ def volume_quality(
     peak = default_data_range(reference) if data_range is None else float(data_range)
     p = prediction.astype(np.float64)
     t = reference.astype(np.float64)
-    mse = float(np.mean((p - t) ** 2))
-    whole = 10.0 * np.log10(peak**2 / max(mse, 1e-300))
+    whole = _psnr(p, t, peak)
     slice_psnr = np.array([_psnr(a, b, peak) for a, b in zip(p, t, strict=True)])
     slice_ssim = np.array([_ssim(a, b, peak) for a, b in zip(p, t, strict=True)])
     return Scores(float(whole), float(slice_ssim.mean()), slice_psnr, slice_ssim, peak)
@@ -64,7 +63,7 @@ def _tensor(image: np.ndarray) -> torch.Tensor:
 
 def _psnr(prediction: np.ndarray, target: np.ndarray, peak: float) -> float:
     with torch.no_grad():
-        return float(psnr(_tensor(prediction), _tensor(target), peak))
+        return float(psnr(torch.from_numpy(prediction), torch.from_numpy(target), peak))
 
 
 def _ssim(prediction: np.ndarray, target: np.ndarray, peak: float) -> float:

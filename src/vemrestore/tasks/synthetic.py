@@ -124,18 +124,16 @@ class RecorruptedTask:
     def noise_like(self, noisy: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """A fresh draw of the calibrated noise for the (D, H, W) patch ``noisy``.
 
-        The white noise's variance follows the local signal (3×3 mean of ``noisy``), and the
-        detector low-pass gives it the measured x-correlation; the low-pass's gain
-        ``(1 - a)² / (1 - a²)`` is divided out so the variance stays the calibrated one.
+        White noise whose variance follows the local signal (3×3 mean of ``noisy``), through
+        the same detector low-pass as the scan: the variance is the profile's *before* the
+        low-pass (``vemrestore.simulate.profile``), so the draw matches the scan's noise in
+        variance and x-correlation.
         """
         local = _box3(noisy)
         electron_signal = 1.0 - local if self.inverted else local
         variance = self.gain * np.clip(electron_signal, 0.0, None) + self.read_variance
         white = rng.standard_normal(noisy.shape) * np.sqrt(variance)
-        if self.pole <= 0:
-            return white
-        power = (1.0 - self.pole) ** 2 / (1.0 - self.pole**2)
-        return scan_filter(white, self.pole) / math.sqrt(power)
+        return scan_filter(white, self.pole)
 
     def make_example(
         self, patch: dict[str, np.ndarray], rng: np.random.Generator | None = None

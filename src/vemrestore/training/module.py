@@ -18,10 +18,11 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from vemrestore.config.training import OptimizerSection
-from vemrestore.evaluation.metrics import psnr, ssim
+from vemrestore.evaluation.metrics import psnr_from_mse, ssim
 from vemrestore.tasks.base import Task
 from vemrestore.tasks.losses import WeightedLoss
 
@@ -68,9 +69,9 @@ class RestorationModule(L.LightningModule):
         s = self.scored
         count = len(inputs)
         self._add("val_loss", self.loss(output[:, s], target[:, s]), count)
-        self._add("val_psnr", psnr(output[:, s], target[:, s]), count)
+        self._add("val_mse", F.mse_loss(output[:, s].double(), target[:, s].double()), count)
         self._add("val_ssim", ssim(output[:, s], target[:, s]), count)
-        self._add("input_psnr", psnr(inputs[:, s], target[:, s]), count)
+        self._add("input_mse", F.mse_loss(inputs[:, s].double(), target[:, s].double()), count)
         self._add("input_ssim", ssim(inputs[:, s], target[:, s]), count)
         if batch_idx == 0:
             self.panels = _panel(inputs, output, target, s)
@@ -97,6 +98,10 @@ class RestorationModule(L.LightningModule):
             **self.epoch_means("val_"),
             **self.epoch_means("input_"),
         }
+        # PSNR of the pooled MSE of all validation patches: the project's one definition
+        for prefix in ("val", "input"):
+            if f"{prefix}_mse" in metrics:
+                metrics[f"{prefix}_psnr"] = float(psnr_from_mse(metrics.pop(f"{prefix}_mse")))
         self.validation_metrics = metrics
         for name, value in metrics.items():
             self.log(name.replace("_", "/", 1), value, prog_bar=name == "val_psnr")
