@@ -41,17 +41,19 @@ SOURCES = (
 _CROP = 1024
 
 
-def generalist_config(clean: list[str], *, minutes: float, seed: int = 0) -> TrainingConfig:
-    """The recipe: 2D unet2p5d, MSE, Adam 1e-3, 112 px patches (sources need 224 px: the
-    pixel-size augmentation reads up to twice the patch)."""
+def generalist_config(
+    clean: list[str], *, minutes: float, seed: int = 0, lr: float = 1e-3
+) -> TrainingConfig:
+    """The recipe: 2D unet2p5d, MSE, Adam, 96 px patches (sources need 240 px: the pixel-size
+    augmentation averages down up to 2.5 times the patch)."""
     return TrainingConfig(
         data={"clean": clean},
         synthetic={},
         model={"name": "unet2p5d", "params": {"window": 1}},
-        patch_size=(112, 112),
+        patch_size=(96, 96),
         batch_size=8,
         loss="1*MSE",
-        optimizer={"lr": 1e-3, "plateau_patience": 6},
+        optimizer={"lr": lr, "plateau_patience": 6},
         epochs=None,
         max_time=f"{round(minutes * 60)}s",
         steps_per_epoch=200,
@@ -70,6 +72,8 @@ def main() -> None:
         "--resume", action="store_true", help="continue the run in --out; --minutes is the total"
     )
     parser.add_argument("--install", action="store_true", help="copy best.pt into the package")
+    parser.add_argument("--init", type=Path, help="start from these weights (a stage 2)")
+    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (1 is fastest on shared cores)"
     )
@@ -101,7 +105,8 @@ def _train_new(args: argparse.Namespace) -> TrainResult:
             clean.append(str(crops / name))
         else:
             clean.append(str(args.shared / name))
-    return train(generalist_config(clean, minutes=args.minutes), args.out)
+    config = generalist_config(clean, minutes=args.minutes, lr=args.lr)
+    return train(config, args.out, init=args.init)
 
 
 if __name__ == "__main__":

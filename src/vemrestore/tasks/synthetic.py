@@ -23,10 +23,12 @@ import torch.nn.functional as F
 from vemrestore.simulate.family import NoiseFamily, degrade
 from vemrestore.simulate.noise import scan_filter
 
-_MAX_SCALE = 2.0
-"""Largest pixel-size change of the generalist's augmentation: a source region up to twice
-the patch is averaged down to it (coarser sampling, and a cleaner target)."""
-_MIN_SCALE = 0.75
+_MAX_SCALE = 2.5
+_MIN_SCALE = 1.25
+"""Pixel-size change of the generalist's augmentation: a source region 1.25-2.5 times the patch
+is averaged down to it. Always down: the clean sources carry their own noise (σ 3-6 grey
+levels), which a target keeps and which the network would learn to keep; averaging down
+lowers it 1.25-2.5 times, and the specimen is seen at another pixel size."""
 _VALIDATION_STREAM = 7
 
 
@@ -51,7 +53,7 @@ class SyntheticNoiseTask:
     def make_example(
         self, patch: dict[str, np.ndarray], rng: np.random.Generator | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(D, 2H, 2W) ``clean`` → (D, H, W) degraded input and clean target, float32."""
+        """(D, 2.5H, 2.5W) ``clean`` → (D, H, W) degraded input and clean target, float32."""
         rng = _require(rng, self.name)
         clean = _photometric(_rescaled(patch["clean"], rng), rng)
         return degrade(clean, self.family.draw(rng), rng), clean
@@ -66,10 +68,10 @@ class SyntheticNoiseTask:
 
 
 def _rescaled(source: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A random (D, H, W) crop of a (D, 2H, 2W) source region, resampled by a random factor
-    in [0.75, 2] (anti-aliased): the same specimen seen at another pixel size."""
+    """A random (D, H, W) crop of a (D, ⌈2.5H⌉, ⌈2.5W⌉) source region, averaged down by a
+    random factor in [1.25, 2.5] (anti-aliased)."""
     depth, height, width = source.shape
-    out_h, out_w = height // 2, width // 2
+    out_h, out_w = round(height / _MAX_SCALE), round(width / _MAX_SCALE)
     scale = float(np.exp(rng.uniform(np.log(_MIN_SCALE), np.log(_MAX_SCALE))))
     crop_h, crop_w = max(2, round(out_h * scale)), max(2, round(out_w * scale))
     y0 = int(rng.integers(0, height - crop_h + 1))

@@ -63,7 +63,7 @@ def test_calibration_recovers_shot_noise_and_lag(electrons: float, lag: float) -
 
 def test_synthetic_task_degrades_a_rescaled_clean_patch() -> None:
     task = SyntheticNoiseTask(NoiseFamily())
-    source = _smooth_field((1, 96, 96), 4).astype(np.float32)
+    source = _smooth_field((1, 120, 120), 4).astype(np.float32)
     inputs, target = task.make_example({"clean": source}, rng=np.random.default_rng(1))
     assert inputs.shape == target.shape == (1, 48, 48)
     assert 0.0 <= target.min() and target.max() <= 1.0
