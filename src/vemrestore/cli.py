@@ -20,7 +20,7 @@ from vemrestore.cli_train import config_app, train_app
 from vemrestore.config import DistributedConfig, InferenceConfig
 from vemrestore.errors import VemRestoreError
 from vemrestore.inference_checkerboard import restore_sublattices_file, trained_inference_mode
-from vemrestore.pretrained import SUPERVISED
+from vemrestore.pretrained import DEFAULT_MODEL
 
 BLOCKS = "Block-wise runs (.zarr output)"
 KEY_SLICES = "Key-slice acquisitions"
@@ -160,11 +160,15 @@ def denoise(
     """
     with user_errors():
         if model is None:
-            model = SUPERVISED
+            model = DEFAULT_MODEL
             if not quiet:
                 typer.echo(
-                    f"no --model given: using the shipped supervised model {model.name}", err=True
+                    f"no --model given: using the shipped generalist model {model.name}", err=True
                 )
+        if not quiet:
+            noise = api.check_noise(input_path, model, array=array)
+            if noise is not None:
+                typer.echo(noise.message(), err=True)
         if slice_format not in ("tif", "png"):
             raise VemRestoreError(f"--slice-format {slice_format}: expected tif or png")
         config = InferenceConfig(

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
 train_app = typer.Typer(help="Train restoration networks.", no_args_is_help=True)
 config_app = typer.Typer(help="Training configuration files.", no_args_is_help=True)
+FROM_SCRATCH_HELP = (
+    "Start from random weights (default: fine-tune the shipped generalist when the network "
+    "is its 2D unet2p5d)."
+)
 
 
 def _budget_overrides(epochs: int | None, steps: int | None, max_time: str | None) -> list[str]:
@@ -59,6 +63,7 @@ def supervised(
     max_time: Annotated[str | None, typer.Option(help="Budget: wall-clock, e.g. 5m.")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue the run in this folder.")] = None,
     init: Annotated[Path | None, typer.Option(help="Start from this checkpoint's weights.")] = None,
+    from_scratch: Annotated[bool, typer.Option(help=FROM_SCRATCH_HELP)] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Train fast → slow on registered pairs; writes checkpoints and logs into --out."""
@@ -87,7 +92,9 @@ def supervised(
             settings = TrainingConfig(**data)
             if key_slices is not None:
                 settings = with_key_slices(settings, key_slices, key_offset)
-            result = api.train(settings, out, init=init, progress=not quiet)
+            result = api.train(
+                settings, out, init=init, progress=not quiet, from_scratch=from_scratch
+            )
         _echo_result(result)
 
 
@@ -112,6 +119,7 @@ def self_supervised(
     max_time: Annotated[str | None, typer.Option(help="Budget: wall-clock, e.g. 5m.")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue the run in this folder.")] = None,
     init: Annotated[Path | None, typer.Option(help="Start from this checkpoint's weights.")] = None,
+    from_scratch: Annotated[bool, typer.Option(help=FROM_SCRATCH_HELP)] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Train on noisy volumes alone (checkerboard self-supervision); checks noise uniformity
@@ -136,7 +144,9 @@ def self_supervised(
                 strict=strict or None,
                 normalize_drift=normalize_drift or None,
             )
-            result = api.train(settings, out, init=init, progress=not quiet)
+            result = api.train(
+                settings, out, init=init, progress=not quiet, from_scratch=from_scratch
+            )
         _echo_result(result)
 
 

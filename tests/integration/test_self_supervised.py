@@ -84,7 +84,7 @@ def test_self_supervised_training_gains_3db_against_the_clean_phantom(tmp_path: 
     assert sub - before >= 3.0, f"sub-lattice gain {sub - before:.2f} dB"
     checkpoint = load_checkpoint(result.best)
     assert checkpoint.metadata["task"] == "self_supervised"
-    assert checkpoint.metadata["config"]["model"]["params"]["window"] == 9
+    assert checkpoint.metadata["config"]["model"]["params"]["window"] == 1
     assert checkpoint.metadata["config"]["loss"] == "1*MSE"
     assert trained_inference_mode(checkpoint) == "full"
 
@@ -177,7 +177,7 @@ def test_resume_reproduces_an_uninterrupted_self_supervised_run(tmp_path: Path) 
 
 def test_config_defaults_and_cross_checks_of_self_supervised_training() -> None:
     config = with_self_supervised(TrainingConfig(), ["a.tif"]).resolved()
-    assert config.model.params["window"] == 9 and config.loss == "1*MSE"
+    assert config.model.params["window"] == 1 and config.loss == "1*MSE"
     assert TrainingConfig().resolved().loss == "1*L1+1*SSIM"
     assert config.self_supervised.inference == "full"
     with pytest.raises(ValueError, match="SSIM against a noisy"):

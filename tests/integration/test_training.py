@@ -67,7 +67,7 @@ def test_training_gains_3db_and_writes_a_complete_run(pair_folder: Path, tmp_pat
     assert result.best_psnr == pytest.approx(max(float(r["val_psnr"]) for r in rows))
     best = load_checkpoint(result.best)
     assert best.metadata["val_psnr"] == pytest.approx(result.best_psnr)
-    assert best.metadata["config"]["model"]["params"] == {"window": 5, **SMALL_MODEL["params"]}
+    assert best.metadata["config"]["model"]["params"] == {"window": 1, **SMALL_MODEL["params"]}
     assert best.metadata["vemrestore_version"]
     assert load_checkpoint(result.last).metadata["step"] == 400
     assert load_training_config(tmp_path / "run" / "config.yaml").steps == 400

@@ -18,9 +18,11 @@ from vemrestore.config.normalization import NormalizationConfig
 from vemrestore.errors import VemRestoreError
 from vemrestore.simulate.family import NoiseFamily
 
-DEFAULT_WINDOW = 5
-SELF_SUPERVISED_WINDOW = 9
-"""Default window of self-supervised training: the published checkerboard scheme's depth."""
+DEFAULT_WINDOW = 1
+SELF_SUPERVISED_WINDOW = 1
+"""Default windows: one slice, the shipped generalist's, so that supervised and self-supervised
+runs fine-tune it by default (``vemrestore.training.api.train``); a 2D network also assumes
+nothing about the z step and serves single images as well as volumes."""
 DEFAULT_LOSS = "1*L1+1*SSIM"
 SELF_SUPERVISED_LOSS = "1*MSE"
 """Against a noisy target only the mean squared error is minimised by the clean signal (the

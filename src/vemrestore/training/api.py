@@ -38,6 +38,7 @@ from vemrestore.data.patches import TrainingVolumes, split_regions
 from vemrestore.errors import VemRestoreError
 from vemrestore.evaluation.noise import inspect_noise
 from vemrestore.models import create_model
+from vemrestore.pretrained import GENERALIST
 from vemrestore.simulate.calibration import calibrate_single
 from vemrestore.tasks.base import Task
 from vemrestore.tasks.checkerboard import CheckerboardTask
@@ -72,19 +73,38 @@ def train(
     init: PathLike | None = None,
     progress: bool = False,
     callbacks: Sequence[L.Callback] = (),
+    *,
+    from_scratch: bool = False,
 ) -> TrainResult:
     """Train a new run into the folder ``out`` (must not hold a run already).
 
     ``init`` starts from the weights of an inference checkpoint (fine-tuning); its network
-    must match ``config.model``. ``callbacks`` are extra Lightning callbacks.
+    must match ``config.model``. Without ``init``, supervised and self-supervised runs whose
+    network is the shipped generalist's fine-tune the generalist, unless ``from_scratch``.
+    ``callbacks`` are extra Lightning callbacks.
     """
     run_dir = Path(out)
     if (run_dir / CONFIG_FILE).exists():
         raise VemRestoreError(f"{run_dir}: already holds a run; use --resume or a new --out")
     run_dir.mkdir(parents=True, exist_ok=True)
     config = config.resolved()
+    if init is None and not from_scratch:
+        init = default_init(config)
     save_training_config(config, run_dir / CONFIG_FILE)
     return _fit(config, run_dir, init, None, progress, callbacks)
+
+
+def default_init(config: TrainingConfig) -> Path | None:
+    """The shipped generalist when a resolved ``config`` trains its very network on fast
+    scans (supervised or self-supervised, not key slices or synthetic noise), else None."""
+    if config.synthetic is not None or config.key_slices is not None or not GENERALIST.is_file():
+        return None
+    generalist = load_checkpoint(GENERALIST).model
+    wanted = create_model(config.model.name, **config.model.params)
+    if (generalist.model_name, generalist.model_params) != (wanted.model_name, wanted.model_params):
+        return None
+    logger.info("fine-tuning the shipped generalist %s (from_scratch to start anew)", GENERALIST)
+    return GENERALIST
 
 
 def resume(
