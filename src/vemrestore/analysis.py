@@ -58,7 +58,9 @@ def simulate_file(
         planes = (reader.read(slice(z, z + 1))[0] for z in range(reader.shape[0]))
         try:
             slices = iter_fast_scan(planes, speedup, profile, seed, key_period, key_offset)
-            return write_volume(output, slices, reader.spec, overwrite=overwrite)
+            return write_volume(
+                output, slices, reader.spec, overwrite=overwrite, inputs=(Path(clean),)
+            )
         except ValueError as error:
             raise VemRestoreError(f"{clean}: {error}") from None
 
@@ -73,9 +75,10 @@ def calibrate_files(
 ) -> CalibrationFit:
     """Calibrate from a fast/slow pair (``volume`` fast, ``slow`` given, ``speedup`` of the
     fast scan), or from ``volume`` alone; optionally write the profile JSON and the figure."""
+    sources = [Path(slow)] if slow is not None else []
     for path in (profile_out, figure):
         if path is not None:
-            check_output_path(Path(path), overwrite)
+            check_output_path(Path(path), overwrite, [Path(volume), *sources])
     data, _ = read_volume(volume)
     if slow is not None:
         if speedup is None:
@@ -101,7 +104,8 @@ def evaluate_files(
     overwrite: bool = False,
 ) -> Evaluation:
     """Evaluate a restored volume file and write ``report.md`` + figures into folder ``out``."""
-    check_output_path(Path(out), overwrite)
+    sources = [Path(p) for p in (restored, reference, noisy) if p is not None]
+    check_output_path(Path(out), overwrite, sources)
     volume, voxel_size = read_volume(restored)
     arrays = {}
     for name, path in (("reference", reference), ("input", noisy)):
@@ -228,6 +232,9 @@ def plan_files(
     folder ``out``. The profile is ``profile``, else calibrated from the pair (``fast``,
     ``pilot``) at ``pair_speedup``, else from the pilot alone. Without ``model``, each
     speed-up trains for ``budget`` on the pilot itself (optimistic: same images)."""
+    out = Path(out)
+    sources = [Path(p) for p in (pilot, fast, model) if isinstance(p, (str, os.PathLike))]
+    check_output_path(out, overwrite, sources)
     slow, voxel_size = read_volume(pilot)
     fit = None
     if profile is None:
@@ -240,8 +247,7 @@ def plan_files(
             fit = calibrate_single(slow)
         profile = fit.profile
     pixel_size = voxel_size[2] if voxel_size else None
-    out = Path(out)
-    with atomic_output(out, overwrite) as folder, tempfile.TemporaryDirectory() as work:
+    with atomic_output(out, overwrite, sources) as folder, tempfile.TemporaryDirectory() as work:
         folder.mkdir()
         if model is not None:
             restorer = model_restorer(model)

@@ -33,6 +33,7 @@ from vemrestore.io import (
     ArrayReader,
     VolumeReader,
     VolumeSpec,
+    check_not_input,
     check_output,
     describe,
     open_volume,
@@ -51,17 +52,19 @@ def restore(
     config: InferenceConfig | None = None,
     normalization: NormalizationConfig | None = None,
     progress: bool = False,
+    *,
+    trust_code: bool = False,
 ) -> np.ndarray:
     """Restore a (Z, Y, X) or (Y, X) uint8/uint16/float32 array; returns the same shape.
 
     ``model`` is a checkpoint path, a loaded ``Checkpoint``, or a bare ``nn.Module`` following
     the model contract (then ``normalization`` defaults to the dtype range). The output dtype
-    is the input's unless ``config.output_dtype == "float32"``.
+    is the input's unless ``config.output_dtype == "float32"``. ``trust_code`` allows a
+    TorchScript model file, which runs code when loaded (only for files you trust).
     """
     reader = ArrayReader(np.asarray(volume))
-    slices = list(
-        _restore_reader(reader, model, config or InferenceConfig(), normalization, progress)
-    )
+    checkpoint = as_checkpoint(model, normalization, trust_code=trust_code)
+    slices = list(_restore_reader(reader, checkpoint, config or InferenceConfig(), progress))
     return np.stack(slices).reshape(np.shape(volume))
 
 
@@ -76,28 +79,36 @@ def restore_file(
     progress: bool = False,
     key_period: int | None = None,
     key_offset: int = 0,
+    *,
+    trust_code: bool = False,
 ) -> Path:
     """Restore a volume file (TIFF, slice folder, Zarr/OME-Zarr) into ``output_path``.
 
     Reads and writes slice by slice, so memory does not grow with the volume. The output
     format follows ``output_path`` (``.tif``, ``.zarr``, or a folder); voxel size is kept.
     It appears only when complete: an error or Ctrl-C leaves nothing behind. With
-    ``key_period`` the input is a key-slice acquisition (see ``restore_key_slices``).
+    ``key_period`` the input is a key-slice acquisition (see ``restore_key_slices``). The
+    output may not be, hold or lie inside the input, whatever ``overwrite`` says.
     """
     output_path = Path(output_path)
-    check_output(output_path, overwrite)
+    check_output(output_path, overwrite, inputs=(Path(input_path),))
     config = config or InferenceConfig()
-    checkpoint = as_checkpoint(model, None)
+    checkpoint = as_checkpoint(model, None, trust_code=trust_code)
     with open_volume(input_path, array=array) as reader:
         spec = VolumeSpec(reader.shape, config.resolved_dtype(reader.dtype), reader.spec.voxel_size)
         if key_period is None:
-            slices = _restore_reader(reader, checkpoint, config, None, progress)
+            slices = _restore_reader(reader, checkpoint, config, progress)
         else:
             slices = restore_key_slice_stream(
                 reader, checkpoint, key_period, key_offset, config, progress
             )
         return write_volume(
-            output_path, slices, spec, overwrite=overwrite, slice_suffix=slice_suffix
+            output_path,
+            slices,
+            spec,
+            overwrite=overwrite,
+            slice_suffix=slice_suffix,
+            inputs=(Path(input_path),),
         )
 
 
@@ -107,6 +118,8 @@ def restore_key_slices(
     period: int = 4,
     key_offset: int = 0,
     config: InferenceConfig | None = None,
+    *,
+    trust_code: bool = False,
 ) -> np.ndarray:
     """Restore a (Z, Y, X) key-slice acquisition; key slices are passed through unchanged.
 
@@ -115,13 +128,14 @@ def restore_key_slices(
     dtype, or float32 if ``config.output_dtype`` says so.
     """
     reader = ArrayReader(np.asarray(volume))
-    slices = restore_key_slice_stream(reader, as_checkpoint(model), period, key_offset, config)
+    checkpoint = as_checkpoint(model, trust_code=trust_code)
+    slices = restore_key_slice_stream(reader, checkpoint, period, key_offset, config)
     return np.stack(list(slices))
 
 
-def key_slice_period(model: ModelSource) -> int | None:
+def key_slice_period(model: ModelSource, *, trust_code: bool = False) -> int | None:
     """The key-slice period ``model`` was trained with, or None if not trained in that mode."""
-    return trained_key_period(as_checkpoint(model))
+    return trained_key_period(as_checkpoint(model, trust_code=trust_code))
 
 
 def can_restore_in_blocks(
@@ -143,6 +157,8 @@ def restore_blocks(
     overwrite: bool = False,
     array: str | None = None,
     progress: bool = False,
+    *,
+    trust_code: bool = False,
 ) -> BlockRunSummary:
     """Restore a Zarr or uncompressed TIFF volume of any size into an OME-Zarr, in blocks on Dask.
 
@@ -153,10 +169,9 @@ def restore_blocks(
     """
     if output_format(output_path) != "zarr":
         raise VemRestoreError(f"{output_path}: block-wise restoration writes .zarr outputs only")
-    if Path(output_path).resolve() == Path(input_path).resolve():
-        raise VemRestoreError(f"{output_path}: the output must not be the input")
+    check_not_input(Path(output_path), [Path(input_path)])
     config = config or InferenceConfig()
-    checkpoint = as_checkpoint(model, None)
+    checkpoint = as_checkpoint(model, None, trust_code=trust_code)
     checkpoint_file = None if isinstance(model, (nn.Module, Checkpoint)) else Path(model).absolute()
     with open_volume(input_path, array=array) as reader:
         if not reader.block_readable:
@@ -274,12 +289,10 @@ def volume_info(path: PathLike, array: str | None = None) -> dict[str, Any]:
 
 def _restore_reader(
     reader: VolumeReader,
-    model: ModelSource,
+    checkpoint: Checkpoint,
     config: InferenceConfig,
-    normalization: NormalizationConfig | None,
     progress: bool,
 ):
-    checkpoint = as_checkpoint(model, normalization)
     grid = _plan_grid(reader, checkpoint, config)
     normalizer = fit_normalizer(checkpoint.normalization, reader)
     predictor = Predictor(checkpoint.model, config.device, config.amp)

@@ -1,7 +1,8 @@
 """Self-describing model files: everything needed to rebuild and run a model, and no code.
 
 A checkpoint is a ``torch.save``'d dict of plain values and tensors, loaded with
-``weights_only=True`` so opening a file from someone else cannot execute code.
+``weights_only=True`` so opening a file from someone else cannot execute code. (TorchScript
+exports can; they load only with ``trust_code=True``.)
 """
 
 from __future__ import annotations
@@ -63,17 +64,18 @@ def save_checkpoint(
         tmp.unlink(missing_ok=True)
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+def load_checkpoint(path: str | os.PathLike[str], *, trust_code: bool = False) -> Checkpoint:
     """Rebuild the model saved at ``path``; refuse files that are not vemrestore checkpoints.
 
     bioimage.io packages (``.zip``, ``rdf.yaml``) and vemrestore's TorchScript/ONNX exports
-    load too, through ``vemrestore.export.load`` (imported only for them).
+    load too, through ``vemrestore.export.load`` (imported only for them). TorchScript runs
+    code from the file when loaded, so it is refused unless ``trust_code``.
     """
     path = Path(path)
     from vemrestore.export.load import is_exported_model, load_exported_model
 
     if is_exported_model(path):
-        return load_exported_model(path)
+        return load_exported_model(path, trust_code=trust_code)
     if not path.is_file():
         raise VemRestoreError(f"{path}: checkpoint file not found")
     try:
@@ -102,14 +104,16 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
 def as_checkpoint(
     model: nn.Module | Checkpoint | str | os.PathLike[str],
     normalization: NormalizationConfig | None = None,
+    *,
+    trust_code: bool = False,
 ) -> Checkpoint:
     """A checkpoint path, loaded ``Checkpoint`` or bare module → ``Checkpoint``.
 
     A bare module gets ``normalization`` (default: the dtype range), so API callers can pass
-    any network that follows the model contract.
+    any network that follows the model contract. ``trust_code``: see ``load_checkpoint``.
     """
     if isinstance(model, Checkpoint):
         return model
     if isinstance(model, nn.Module):
         return Checkpoint(model, normalization or NormalizationConfig())
-    return load_checkpoint(model)
+    return load_checkpoint(model, trust_code=trust_code)

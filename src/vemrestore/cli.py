@@ -84,6 +84,13 @@ def denoise(
             "supervised model).",
         ),
     ] = None,
+    trust_model_code: Annotated[
+        bool,
+        typer.Option(
+            "--trust-model-code",
+            help="Allow a TorchScript model, which runs code when loaded (trusted files only).",
+        ),
+    ] = False,
     tile: Annotated[
         str | None, typer.Option(help="Tile size Z,Y,X (default: model window,256,256).")
     ] = None,
@@ -185,22 +192,31 @@ def denoise(
             block=_triple("--block", block),
             chunks=_triple("--chunks", chunks),
         )
-        if sublattice or (sublattice is None and trained_inference_mode(model) == "sublattice"):
+        trust = trust_model_code
+        mode = None if sublattice is not None else trained_inference_mode(model, trust_code=trust)
+        if sublattice or mode == "sublattice":
             if distributed != DistributedConfig():
                 raise VemRestoreError("sub-lattice restoration runs in one process (no blocks)")
             written = restore_sublattices_file(
-                input_path, output_path, model, config, overwrite, array, f".{slice_format}"
+                input_path,
+                output_path,
+                model,
+                config,
+                overwrite,
+                array,
+                f".{slice_format}",
+                trust_code=trust,
             )
             if not quiet:
                 typer.echo(f"wrote {written} (sub-lattice restoration)", err=True)
             return
-        period = key_slices or api.key_slice_period(model)
+        period = key_slices or api.key_slice_period(model, trust_code=trust)
         if period is not None:
             if key_slices is None and not quiet:
                 typer.echo(f"key-slice model: restoring with period {period}", err=True)
         elif api.can_restore_in_blocks(input_path, output_path, array):
             _denoise_in_blocks(
-                input_path, output_path, model, config, distributed, overwrite, array, quiet
+                input_path, output_path, model, config, distributed, overwrite, array, quiet, trust
             )
             return
         if distributed != DistributedConfig():
@@ -219,6 +235,7 @@ def denoise(
             progress=not quiet,
             key_period=period,
             key_offset=key_offset,
+            trust_code=trust,
         )
         if not quiet:
             typer.echo(f"wrote {written}", err=True)
@@ -233,10 +250,19 @@ def _denoise_in_blocks(
     overwrite: bool,
     array: str | None,
     quiet: bool,
+    trust_code: bool,
 ) -> None:
     try:
         summary = api.restore_blocks(
-            input_path, output_path, model, config, distributed, overwrite, array, not quiet
+            input_path,
+            output_path,
+            model,
+            config,
+            distributed,
+            overwrite,
+            array,
+            not quiet,
+            trust_code=trust_code,
         )
     except KeyboardInterrupt:
         typer.echo(

@@ -37,6 +37,13 @@ def export(
         typer.Option(help="Author credited in a bioimage.io package (repeatable)."),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace the output if it exists.")] = False,
+    trust_model_code: Annotated[
+        bool,
+        typer.Option(
+            "--trust-model-code",
+            help="Allow a TorchScript CKPT, which runs code when loaded (trusted files only).",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
 ) -> None:
     """Export a checkpoint, checked against the eager model before it is written."""
@@ -52,6 +59,7 @@ def export(
             overwrite=overwrite,
             input_dtype=dtype,
             authors=author or ("vemrestore user",),
+            trust_code=trust_model_code,
         )
     if not quiet:
         typer.echo(f"wrote {written}", err=True)

@@ -44,12 +44,16 @@ LATTICES = ((0, 0), (0, 1), (1, 0), (1, 1))
 
 
 def restore_sublattices(
-    volume: np.ndarray, model: ModelSource, config: InferenceConfig | None = None
+    volume: np.ndarray,
+    model: ModelSource,
+    config: InferenceConfig | None = None,
+    *,
+    trust_code: bool = False,
 ) -> np.ndarray:
     """Restore a (Z, Y, X) or (Y, X) array lattice by lattice; returns its shape and dtype
     (float32 if ``config.output_dtype`` says so)."""
     volume = np.asarray(volume)
-    model = as_checkpoint(model)  # loaded once for the four lattices
+    model = as_checkpoint(model, trust_code=trust_code)  # loaded once for the four lattices
     output = None
     for y_parity, x_parity in LATTICES:
         restored = restore(volume[..., y_parity::2, x_parity::2], model, config)
@@ -67,6 +71,8 @@ def restore_sublattices_file(
     overwrite: bool = False,
     array: str | None = None,
     slice_suffix: str = ".tif",
+    *,
+    trust_code: bool = False,
 ) -> Path:
     """``restore_sublattices`` for a volume file into ``output_path`` (format by its name).
 
@@ -74,21 +80,25 @@ def restore_sublattices_file(
     output appears only when complete.
     """
     output_path = Path(output_path)
-    check_output(output_path, overwrite)
+    inputs = (Path(input_path),)
+    check_output(output_path, overwrite, inputs=inputs)
     config = config or InferenceConfig()
+    checkpoint = as_checkpoint(model, trust_code=trust_code)
     with open_volume(input_path, array=array) as reader:
         volume = reader.read(slice(None))
         spec = VolumeSpec(reader.shape, config.resolved_dtype(reader.dtype), reader.spec.voxel_size)
 
     def slices() -> Iterator[np.ndarray]:  # runs once the writer has checked the output path
-        yield from restore_sublattices(volume, model, config)
+        yield from restore_sublattices(volume, checkpoint, config)
 
-    return write_volume(output_path, slices(), spec, overwrite=overwrite, slice_suffix=slice_suffix)
+    return write_volume(
+        output_path, slices(), spec, overwrite=overwrite, slice_suffix=slice_suffix, inputs=inputs
+    )
 
 
-def trained_inference_mode(model: ModelSource) -> str | None:
+def trained_inference_mode(model: ModelSource, *, trust_code: bool = False) -> str | None:
     """``full`` or ``sublattice`` for a self-supervised model, None for other training."""
-    checkpoint = as_checkpoint(model)
+    checkpoint = as_checkpoint(model, trust_code=trust_code)
     if checkpoint.metadata.get("task") != "self_supervised":
         return None
     settings = checkpoint.metadata.get("config", {}).get("self_supervised") or {}

@@ -25,6 +25,7 @@ from vemrestore.export.common import (
     model_window,
     size_multiple,
 )
+from vemrestore.io.atomic import check_output_path
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +54,15 @@ def export_model(
     overwrite: bool = False,
     input_dtype: str = "uint8",
     authors: Sequence[str] = ("vemrestore user",),
+    trust_code: bool = False,
 ) -> Path:
     """Write ``checkpoint`` to ``out_path`` in ``format``; returns the path written.
 
     ``input_dtype`` is the raw data type of the test tile (uint8, uint16 or float32); a
     bioimage.io package declares it as its input type, since its dtype-range preprocessing
     depends on it. ``authors`` name the people credited in a bioimage.io package.
+    ``trust_code`` allows a TorchScript source, which runs code when loaded (see
+    ``vemrestore.checkpoint.load_checkpoint``).
     """
     format = _check_format(format)
     if input_dtype not in SUPPORTED_DTYPES:
@@ -67,9 +71,11 @@ def export_model(
         )
     if isinstance(checkpoint, nn.Module):
         raise VemRestoreError("export needs a checkpoint (path or Checkpoint), not a bare module")
-    loaded = as_checkpoint(checkpoint)
+    loaded = as_checkpoint(checkpoint, trust_code=trust_code)
     loaded.model.eval()
     out_path = Path(out_path)
+    if not isinstance(checkpoint, Checkpoint):
+        check_output_path(out_path, overwrite, inputs=(Path(checkpoint),))
     multiple = size_multiple(loaded.model)
     tile_size = multiple * -(-TEST_TILE_SIZE // multiple)
     raw_tile = make_test_tile(model_window(loaded.model), tile_size, input_dtype)

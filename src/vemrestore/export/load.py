@@ -5,12 +5,20 @@ is read with the standard library and PyYAML, so no bioimage.io library is neede
 
 - the attached native checkpoint (``vemrestore_checkpoint.pt``), if present, is loaded with
   ``load_checkpoint``: exact normalisation and metadata, weights-only unpickling;
-- otherwise the TorchScript weights are wrapped as a model whose ``window`` is the fixed size
-  of the input's z (or channel) axis, and the normalisation is read back from the
-  preprocessing (``scale_linear`` of the dtype range → dtype mode, ``scale_range`` →
-  percentile mode). Anything else cannot be reproduced by vemrestore and is refused.
+- otherwise the ONNX weights, run by ONNX Runtime (a graph of operators, no Python code; its
+  check that external data stays inside the package folder is kept);
+- otherwise, and only with ``trust_code=True``, the TorchScript weights. A TorchScript file is
+  a program: loading it runs code it carries (``__setstate__``), which can write any file the
+  user can write, so it is refused unless the user says they trust the file's author.
 
-TorchScript (like pickle) runs code from the file: load packages only from people you trust.
+ONNX and TorchScript weights are wrapped as a model whose ``window`` is the fixed size of the
+input's z (or channel) axis, and the normalisation is read back from the preprocessing
+(``scale_linear`` of the dtype range → dtype mode, ``scale_range`` → percentile mode).
+Anything else cannot be reproduced by vemrestore and is refused.
+
+A package is untrusted input: only the description and the one weights file used are
+extracted, each after its declared uncompressed size is checked against a cap
+(``MAX_RDF_BYTES``, ``MAX_WEIGHTS_BYTES``), so a zip bomb is refused before it is unpacked.
 """
 
 from __future__ import annotations
@@ -18,21 +26,33 @@ from __future__ import annotations
 import math
 import tempfile
 import zipfile
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
+from torch import nn
 
 from vemrestore.checkpoint import Checkpoint, load_checkpoint
 from vemrestore.config import NormalizationConfig
 from vemrestore.data.normalization import dtype_range
 from vemrestore.errors import VemRestoreError
 from vemrestore.export.bioimageio import NATIVE_CHECKPOINT_NAME
-from vemrestore.export.onnx import load_onnx
+from vemrestore.export.onnx import OnnxNetwork, load_onnx
 from vemrestore.export.torchscript import ScriptedNetwork, load_scripted, load_torchscript
+from vemrestore.models.common import MAX_WINDOW
 
 RDF_NAMES = ("rdf.yaml", "bioimageio.yaml")
+MAX_RDF_BYTES = 1 << 20
+"""A model description is a few KiB; a larger one is refused before parsing."""
+MAX_WEIGHTS_BYTES = 4 << 30
+"""Largest uncompressed weights file (or native checkpoint) extracted from a package."""
+TRUST_HINT = (
+    "a TorchScript file is a program that runs code when loaded; load it only if you trust "
+    "its author, with --trust-model-code (API: trust_code=True)"
+)
 
 
 def is_exported_model(path: Path) -> bool:
@@ -45,52 +65,78 @@ def is_exported_model(path: Path) -> bool:
     )
 
 
-def load_exported_model(path: Path) -> Checkpoint:
-    """Load a bioimage.io package, or a vemrestore TorchScript or ONNX export."""
+def load_exported_model(path: Path, *, trust_code: bool = False) -> Checkpoint:
+    """Load a bioimage.io package, or a vemrestore TorchScript or ONNX export.
+
+    TorchScript runs code from the file when loaded: refused unless ``trust_code``.
+    """
     name = path.name.lower()
     if not path.is_file():
         raise VemRestoreError(f"{path}: model file not found")
     if name.endswith(".onnx"):
         return load_onnx(path)
     if name.endswith(".torchscript.pt"):
+        if not trust_code:
+            raise VemRestoreError(f"{path}: refused: {TRUST_HINT}")
         return load_torchscript(path)
-    return load_bioimageio_package(path)
+    return load_bioimageio_package(path, trust_code=trust_code)
 
 
-def load_bioimageio_package(path: Path) -> Checkpoint:
+def load_bioimageio_package(path: Path, *, trust_code: bool = False) -> Checkpoint:
     """A bioimage.io model package (zip or rdf.yaml) → ``Checkpoint`` (see module docstring)."""
     with tempfile.TemporaryDirectory(prefix="vemrestore-package-") as folder:
         if path.suffix.lower() == ".zip":
-            root = Path(folder)
-            _unpack_rdf_and_payload(path, root)
-            rdf_path = next((root / n for n in RDF_NAMES if (root / n).is_file()), None)
-            if rdf_path is None:
-                raise VemRestoreError(f"{path}: not a bioimage.io package (no rdf.yaml inside)")
-        else:
-            rdf_path = path
-        return _load_rdf(rdf_path, label=str(path))
+            return _load_zip(path, Path(folder), trust_code)
+        if path.stat().st_size > MAX_RDF_BYTES:
+            raise VemRestoreError(_too_large(path.name, path.stat().st_size, MAX_RDF_BYTES))
+        rdf = _parse_yaml(path.read_bytes(), str(path))
+        choice = _choose_weights(rdf, lambda s: (path.parent / s).is_file(), trust_code, str(path))
+        return _load_choice(rdf, choice, path.parent, str(path))
 
 
-def _unpack_rdf_and_payload(path: Path, root: Path) -> None:
-    """Extract the description, the native checkpoint and TorchScript weights (nothing else)."""
+def _load_zip(path: Path, root: Path, trust_code: bool) -> Checkpoint:
+    """Extract the description and the one weights file used, each size-checked first."""
+    label = str(path)
     try:
         with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            rdf_name = next((n for n in RDF_NAMES if n in names), None)
+            members = {info.filename: info for info in archive.infolist()}
+            rdf_name = next((n for n in RDF_NAMES if n in members), None)
             if rdf_name is None:
-                return
-            rdf = _parse_yaml(archive.read(rdf_name), str(path))
-            wanted = {rdf_name, *_local_sources(rdf)}
-            for member in sorted(wanted & names):
-                archive.extract(member, root)
-    except zipfile.BadZipFile:
-        raise VemRestoreError(f"{path}: not a bioimage.io package (not a zip file)") from None
+                raise VemRestoreError(f"{path}: not a bioimage.io package (no rdf.yaml inside)")
+            rdf = _parse_yaml(_read_member(archive, members[rdf_name], MAX_RDF_BYTES, label), label)
+            choice = _choose_weights(rdf, members.__contains__, trust_code, label)
+            info = members[choice[1]]
+            _check_size(info, MAX_WEIGHTS_BYTES, label)
+            archive.extract(info, root)
+    except (zipfile.BadZipFile, NotImplementedError, EOFError, zlib.error) as error:
+        raise VemRestoreError(
+            f"{path}: not a readable bioimage.io package ({type(error).__name__}: {error})"
+        ) from None
+    return _load_choice(rdf, choice, root, label)
+
+
+def _too_large(name: str, size: int, limit: int) -> str:
+    return (
+        f"{name}: {size / 2**20:.1f} MiB uncompressed is over vemrestore's limit of "
+        f"{limit / 2**20:.0f} MiB for this file; refused"
+    )
+
+
+def _check_size(info: zipfile.ZipInfo, limit: int, label: str) -> None:
+    if info.file_size > limit:
+        raise VemRestoreError(f"{label}: {_too_large(info.filename, info.file_size, limit)}")
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, label: str) -> bytes:
+    _check_size(info, limit, label)
+    with archive.open(info) as member:  # reads at most the declared size
+        return member.read(limit + 1)
 
 
 def _parse_yaml(text: bytes | str, label: str) -> dict[str, Any]:
     try:
         rdf = yaml.safe_load(text)
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, ValueError) as error:
         raise VemRestoreError(f"{label}: unreadable bioimage.io description ({error})") from None
     if not isinstance(rdf, dict) or rdf.get("type") != "model":
         raise VemRestoreError(f"{label}: not a bioimage.io model description")
@@ -102,37 +148,81 @@ def _parse_yaml(text: bytes | str, label: str) -> dict[str, Any]:
     return rdf
 
 
-def _local_sources(rdf: dict[str, Any]) -> list[str]:
-    """Package-relative file names of the native checkpoint and TorchScript weights."""
-    sources = [str(a.get("source", "")) for a in rdf.get("attachments") or []]
-    torchscript = (rdf.get("weights") or {}).get("torchscript") or {}
-    sources.append(str(torchscript.get("source", "")))
-    return [s for s in sources if s and "://" not in s and not Path(s).is_absolute()]
+def _local_source(entry: Any) -> str | None:
+    """A package-relative file name from a description entry, or None (URL, absolute, absent)."""
+    source = entry.get("source") if isinstance(entry, dict) else None
+    if not isinstance(source, str) or not source or "://" in source:
+        return None
+    return None if Path(source).is_absolute() or ".." in Path(source).parts else source
 
 
-def _load_rdf(rdf_path: Path, label: str) -> Checkpoint:
-    rdf = _parse_yaml(rdf_path.read_bytes(), label)
-    root = rdf_path.parent
-    for source in _local_sources(rdf):
-        if Path(source).name == NATIVE_CHECKPOINT_NAME and (root / source).is_file():
-            return load_checkpoint(root / source)
-    torchscript = (rdf.get("weights") or {}).get("torchscript") or {}
-    weights = root / str(torchscript.get("source", ""))
-    if not torchscript or not weights.is_file():
+def _choose_weights(
+    rdf: dict[str, Any], present: Callable[[str], bool], trust_code: bool, label: str
+) -> tuple[str, str]:
+    """(kind, package-relative source) of the weights to load: native, onnx or torchscript."""
+    attachments = rdf.get("attachments") or []
+    for entry in attachments if isinstance(attachments, list) else []:
+        source = _local_source(entry)
+        if source and Path(source).name == NATIVE_CHECKPOINT_NAME and present(source):
+            return "native", source
+    weights = rdf.get("weights") if isinstance(rdf.get("weights"), dict) else {}
+    found = {
+        kind: source
+        for kind in ("onnx", "torchscript")
+        if (source := _local_source(weights.get(kind))) and present(source)
+    }
+    if "onnx" in found:
+        return "onnx", found["onnx"]
+    if "torchscript" in found and trust_code:
+        return "torchscript", found["torchscript"]
+    if "torchscript" in found:
         raise VemRestoreError(
-            f"{label}: no vemrestore checkpoint and no local TorchScript weights to load"
+            f"{label}: refused: its only usable weights are TorchScript, and {TRUST_HINT}"
         )
-    inputs, outputs = rdf.get("inputs") or [], rdf.get("outputs") or []
-    if len(inputs) != 1 or len(outputs) != 1:
+    raise VemRestoreError(
+        f"{label}: no vemrestore checkpoint and no local ONNX or TorchScript weights to load"
+    )
+
+
+def _load_choice(
+    rdf: dict[str, Any], choice: tuple[str, str], root: Path, label: str
+) -> Checkpoint:
+    kind, source = choice
+    if kind == "native":
+        return load_checkpoint(root / source)
+    inputs, outputs = rdf.get("inputs"), rdf.get("outputs")
+    if not (isinstance(inputs, list) and isinstance(outputs, list)) or not (
+        len(inputs) == 1 == len(outputs) and isinstance(inputs[0], dict)
+    ):
         raise VemRestoreError(f"{label}: vemrestore runs models with one input and one output")
-    window = _window(inputs[0].get("axes") or [], label)
-    network = ScriptedNetwork(load_scripted(weights), window, False, f"bioimageio:{rdf['name']}")
+    axes = inputs[0].get("axes")
+    window, multiple = _window(axes if isinstance(axes, list) else [], label)
+    name = f"bioimageio:{rdf.get('name')}"
+    if kind == "onnx":
+        description = {
+            "window": window,
+            "accepts_any_window": False,
+            "size_multiple": multiple,
+            "model_name": name,
+        }
+        network: nn.Module = OnnxNetwork(root / source, description)
+    else:
+        try:
+            scripted = load_scripted(root / source)
+        except (RuntimeError, ValueError) as error:
+            raise VemRestoreError(f"{label}: unreadable TorchScript weights ({error})") from None
+        network = ScriptedNetwork(scripted, window, False, name)
     normalization = _normalization(inputs[0], label)
     return Checkpoint(network.eval(), normalization, {"source": label, "name": rdf.get("name")})
 
 
-def _window(axes: list[dict[str, Any]], label: str) -> int:
-    """(batch, z-or-channel of fixed size, y, x) → that fixed size; other layouts are refused."""
+def _window(axes: list[Any], label: str) -> tuple[int, int]:
+    """(batch, z-or-channel of fixed size, y, x) → (that fixed size, y/x size step).
+
+    Other layouts are refused.
+    """
+    if not all(isinstance(a, dict) for a in axes):
+        axes = []
     layout = [(a.get("type"), str(a.get("id", a.get("type")))) for a in axes]
     if (
         len(layout) != 4
@@ -147,13 +237,31 @@ def _window(axes: list[dict[str, Any]], label: str) -> int:
     size = axes[1].get("size")
     if layout[1][0] == "channel":
         size = len(axes[1].get("channel_names") or []) or size
-    if not isinstance(size, int) or size < 1:
-        raise VemRestoreError(f"{label}: the {layout[1][1]} axis needs a fixed size (the window)")
-    return size
+    if not isinstance(size, int) or not 1 <= size <= MAX_WINDOW:
+        raise VemRestoreError(
+            f"{label}: the {layout[1][1]} axis needs a fixed size (the window) of 1 to {MAX_WINDOW}"
+        )
+    return size, _size_step(axes[2])
+
+
+def _size_step(axis: dict[str, Any]) -> int:
+    """The step of a parameterised y size (sizes the graph accepts are multiples of it)."""
+    size = axis.get("size")
+    step = size.get("step") if isinstance(size, dict) else None
+    return step if isinstance(step, int) and 1 <= step <= 4096 else 1
 
 
 def _normalization(tensor: dict[str, Any], label: str) -> NormalizationConfig:
     """The ``NormalizationConfig`` equal to the input's preprocessing, or a clear refusal."""
+    try:
+        return _read_normalization(tensor, label)
+    except (AttributeError, TypeError, ValueError) as error:  # malformed field types
+        raise VemRestoreError(
+            f"{label}: malformed input description ({type(error).__name__}: {error})"
+        ) from None
+
+
+def _read_normalization(tensor: dict[str, Any], label: str) -> NormalizationConfig:
     steps = [s for s in tensor.get("preprocessing") or [] if s.get("id") != "ensure_dtype"]
     dtype = np.dtype(str((tensor.get("data") or {}).get("type", "float32")))
     low, high = dtype_range(dtype)

@@ -141,7 +141,16 @@ class OnnxNetwork(nn.Module):
 
     def __init__(self, path: Path, description: dict[str, Any]) -> None:
         super().__init__()
-        self.session = _session(path)
+        try:
+            self.session = _session(path)
+        except VemRestoreError:
+            raise
+        except Exception as error:  # ONNX Runtime's errors share no public base class
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise VemRestoreError(
+                f"{path.name}: ONNX Runtime cannot run this graph ({type(error).__name__}: "
+                f"{reason})"
+            ) from None
         self.window = int(description["window"])
         self.accepts_any_window = bool(description["accepts_any_window"])
         self.size_multiple = int(description["size_multiple"])
@@ -165,8 +174,12 @@ def load_onnx(path: Path) -> Checkpoint:
         raise VemRestoreError(f"{path}: not an ONNX file ({type(error).__name__})") from None
     properties = {p.key: p.value for p in proto.metadata_props}
     description = parse_description(properties.get(DESCRIPTION_KEY, ""), str(path))
-    return Checkpoint(
-        OnnxNetwork(path, description).eval(),
-        NormalizationConfig(**description["normalization"]),
-        dict(description.get("metadata", {})),
-    )
+    try:
+        network = OnnxNetwork(path, description)
+        normalization = NormalizationConfig(**description["normalization"])
+        metadata = dict(description.get("metadata", {}))
+    except (KeyError, TypeError, ValueError) as error:
+        raise VemRestoreError(
+            f"{path}: damaged vemrestore description ({type(error).__name__}: {error})"
+        ) from None
+    return Checkpoint(network.eval(), normalization, metadata)

@@ -1,4 +1,8 @@
-"""TorchScript export: one file that runs the network in any PyTorch (C++ or Python), no code.
+"""TorchScript export: one file that runs the network in any PyTorch (C++ or Python).
+
+A TorchScript file is a program: loading one runs code it carries. vemrestore writes its own
+files with nothing but the network, but loads any ``.torchscript.pt`` only when the user says
+they trust it (``vemrestore.export.load``).
 
 ``torch.jit.script`` (not ``trace``) is used: both are deprecated in PyTorch 2.x, but only
 scripting keeps the networks' size-dependent padding, so the file restores tiles of any
@@ -106,14 +110,17 @@ def load_torchscript(path: Path) -> Checkpoint:
     except (RuntimeError, ValueError) as error:
         raise VemRestoreError(f"{path}: not a TorchScript file ({error})") from None
     description = parse_description(extra[DESCRIPTION_KEY], str(path))
-    network = ScriptedNetwork(
-        scripted,
-        int(description["window"]),
-        bool(description["accepts_any_window"]),
-        str(description["model_name"]),
-    )
-    return Checkpoint(
-        network.eval(),
-        NormalizationConfig(**description["normalization"]),
-        dict(description.get("metadata", {})),
-    )
+    try:
+        network = ScriptedNetwork(
+            scripted,
+            int(description["window"]),
+            bool(description["accepts_any_window"]),
+            str(description["model_name"]),
+        )
+        normalization = NormalizationConfig(**description["normalization"])
+        metadata = dict(description.get("metadata", {}))
+    except (KeyError, TypeError, ValueError) as error:
+        raise VemRestoreError(
+            f"{path}: damaged vemrestore description ({type(error).__name__}: {error})"
+        ) from None
+    return Checkpoint(network.eval(), normalization, metadata)

@@ -7,14 +7,14 @@ and leave either a complete output or nothing (``write_volume``).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from vemrestore.errors import VemRestoreError
-from vemrestore.io.atomic import atomic_output, check_output_path
+from vemrestore.io.atomic import atomic_output, check_not_input, check_output_path
 from vemrestore.io.base import ArrayReader, VolumeReader, VolumeSpec, VoxelSize
 from vemrestore.io.slices import SliceFolderReader, check_slice_format, write_slice_folder
 from vemrestore.io.tiff import TiffReader, write_tiff
@@ -29,6 +29,8 @@ __all__ = [
     "VolumeSpec",
     "VoxelSize",
     "ZarrReader",
+    "check_not_input",
+    "check_output",
     "describe",
     "open_volume",
     "output_format",
@@ -85,11 +87,12 @@ def output_format(path: PathLike) -> OutputFormat:
     )
 
 
-def check_output(path: PathLike, overwrite: bool) -> OutputFormat:
-    """The format ``path`` asks for, after refusing an unknown suffix, an existing output
-    (unless ``overwrite``) or a missing parent folder: callers run it before costly work."""
+def check_output(path: PathLike, overwrite: bool, inputs: Sequence[PathLike] = ()) -> OutputFormat:
+    """The format ``path`` asks for, after refusing an unknown suffix, an output that is, holds
+    or lies inside one of ``inputs``, an existing output (unless ``overwrite`` and it is a
+    vemrestore output) or a missing parent folder: callers run it before costly work."""
     fmt = output_format(path)
-    check_output_path(Path(path), overwrite)
+    check_output_path(Path(path), overwrite, [Path(p) for p in inputs])
     return fmt
 
 
@@ -101,18 +104,21 @@ def write_volume(
     overwrite: bool = False,
     slice_suffix: str = ".tif",
     chunks: tuple[int, int, int] | None = None,
+    inputs: Sequence[PathLike] = (),
 ) -> Path:
     """Write ``spec.shape[0]`` slices to ``path`` in the format its name asks for.
 
     Every check that can fail on the path runs before the first slice is pulled (slices are
     often expensive to compute), and the output appears only once complete: an error or
-    Ctrl-C midway leaves neither the output nor a temporary file.
+    Ctrl-C midway leaves neither the output nor a temporary file. ``inputs``: the files the
+    slices come from, which the output may not be, hold or lie inside (``check_output``).
     """
     path = Path(path)
-    fmt = check_output(path, overwrite)
+    sources = [Path(p) for p in inputs]
+    fmt = check_output(path, overwrite, sources)
     if fmt == "slices":
         check_slice_format(path, spec, slice_suffix)
-    with atomic_output(path, overwrite) as temporary:
+    with atomic_output(path, overwrite, sources) as temporary:
         if fmt == "tiff":
             write_tiff(temporary, slices, spec)
         elif fmt == "zarr":

@@ -74,13 +74,16 @@ class BlockOutput:
 
         ``settings`` are everything that changes the output's numbers; a rerun with other
         settings must not mix its blocks with the old ones, so it is refused. ``overwrite``
-        deletes whatever is at ``path`` first.
+        deletes a previous output at ``path`` first (a file, or a folder vemrestore wrote;
+        any other folder is refused, see ``io.atomic.is_vemrestore_output``).
         """
         path = Path(path)
-        if path.exists() and overwrite and path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists() and overwrite:
-            path.unlink()
+        if overwrite and (path.exists() or path.is_symlink()):
+            check_output_path(path, overwrite=True)  # ours to replace, or refused
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
         if not path.exists():
             check_output_path(path, overwrite=False)
             return cls.create(path, spec, chunks, settings, provenance)

@@ -8,6 +8,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+MAX_WINDOW = 256
+"""Most slices a model window may hold: far above any EM use, and it keeps a crafted
+checkpoint (``window: 10000000``) from allocating gigabytes before it is refused."""
+
 
 def require_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
     """Return ``value`` if it is an int in ``minimum..maximum``; else a ValueError naming it.

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vemrestore.models.common import pad_to_multiple, require_int
+from vemrestore.models.common import MAX_WINDOW, pad_to_multiple, require_int
 from vemrestore.models.gshift_blocks import (
     ResidualChannelAttentionBlock,
     ShiftBlock,
@@ -56,7 +56,7 @@ class GShift(nn.Module):
         decoder_blocks: int = 8,
     ) -> None:
         super().__init__()
-        self.window = require_int("window", window, 1)
+        self.window = require_int("window", window, 1, MAX_WINDOW)
         self.accepts_any_window = True
         self.size_multiple = 4
         base = require_int("full_res_channels", full_res_channels, 1, 256)

@@ -3,6 +3,7 @@
 import torch
 from torch import nn
 
+from vemrestore.models.common import MAX_WINDOW, require_int
 from vemrestore.models.registry import register_model
 
 
@@ -12,9 +13,7 @@ class Identity(nn.Module):
 
     def __init__(self, window: int = 5) -> None:
         super().__init__()
-        if window < 1:
-            raise ValueError(f"window must be >= 1, got {window}")
-        self.window = window
+        self.window = require_int("window", window, 1, MAX_WINDOW)
         self.accepts_any_window = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

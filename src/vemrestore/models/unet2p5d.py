@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vemrestore.models.common import pad_to_multiple, require_int
+from vemrestore.models.common import MAX_WINDOW, pad_to_multiple, require_int
 from vemrestore.models.registry import register_model
 
 
@@ -64,7 +64,7 @@ class UNet2p5D(nn.Module):
 
     def __init__(self, window: int = 5, base_channels: int = 16, depth: int = 4) -> None:
         super().__init__()
-        self.window = require_int("window", window, 1)
+        self.window = require_int("window", window, 1, MAX_WINDOW)
         require_int("base_channels", base_channels, 1, 256)
         require_int("depth", depth, 1, 6)
         widths = [base_channels * 2**level for level in range(depth)]

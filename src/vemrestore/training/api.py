@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,16 +83,39 @@ def train(
     must match ``config.model``. Without ``init``, supervised and self-supervised runs whose
     network is the shipped generalist's fine-tune the generalist, unless ``from_scratch``.
     ``callbacks`` are extra Lightning callbacks.
+
+    The folder is created only once the data and model check out, and removed again (or,
+    if it existed before, emptied of what this call wrote) when the run fails before its
+    first checkpoint: a corrected command then starts cleanly.
     """
     run_dir = Path(out)
     if (run_dir / CONFIG_FILE).exists():
         raise VemRestoreError(f"{run_dir}: already holds a run; use --resume or a new --out")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise VemRestoreError(f"{run_dir}: exists and is not a folder; choose a new --out")
     config = config.resolved()
     if init is None and not from_scratch:
         init = default_init(config)
-    save_training_config(config, run_dir / CONFIG_FILE)
-    return _fit(config, run_dir, init, None, progress, callbacks)
+    existed = run_dir.exists()
+    before = set(run_dir.iterdir()) if existed else set()
+    try:
+        return _fit(config, run_dir, init, None, progress, callbacks)
+    except BaseException:
+        if not (run_dir / LIGHTNING_CHECKPOINT).exists():
+            _remove_new_entries(run_dir, existed, before)
+        raise
+
+
+def _remove_new_entries(run_dir: Path, existed: bool, before: set[Path]) -> None:
+    """Undo a failed first run: the folder if this call made it, else only its new entries."""
+    if not existed:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    for entry in set(run_dir.iterdir()) - before if run_dir.is_dir() else ():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def default_init(config: TrainingConfig) -> Path | None:
@@ -116,15 +140,32 @@ def resume(
     """Continue the run in folder ``run`` exactly where its last epoch ended.
 
     ``overrides`` (``key=value``) change the saved config, e.g. a larger budget; the saved
-    config is updated so the folder keeps describing the run.
+    config is updated, once the changed config has loaded its data and model, so the folder
+    keeps describing the run and a bad override leaves it resumable as it was.
+    ``last.ckpt`` is read with ``weights_only=True``: a crafted one cannot run code.
     """
     run_dir = Path(run)
     checkpoint = run_dir / LIGHTNING_CHECKPOINT
     if not checkpoint.is_file():
         raise VemRestoreError(f"{checkpoint}: no checkpoint to resume (the run ended no epoch)")
     config = load_training_config(run_dir / CONFIG_FILE, overrides).resolved()
-    save_training_config(config, run_dir / CONFIG_FILE)
+    _check_plain_checkpoint(checkpoint)
     return _fit(config, run_dir, None, checkpoint, progress, callbacks)
+
+
+def _check_plain_checkpoint(path: Path) -> None:
+    """Refuse a Lightning checkpoint that needs more than weights-only unpickling.
+
+    Lightning is also told ``weights_only=True``; this check holds with any torch version
+    (before 2.6, ``torch.load`` defaulted to full unpickling, which runs code).
+    """
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise VemRestoreError(
+            f"{path}: not a plain training checkpoint, refused (cannot be read safely: "
+            f"{type(error).__name__}); start a new run"
+        ) from None
 
 
 def build_task(config: TrainingConfig, volumes: Sequence[TrainingVolumes] = ()) -> Task:
@@ -280,6 +321,8 @@ def _fit(
         "vemrestore_version": __version__,
     }
     outputs = RunOutputs(run_dir, config.data.normalization, metadata)
+    run_dir.mkdir(parents=True, exist_ok=True)  # the inputs checked out
+    save_training_config(config, run_dir / CONFIG_FILE)
     trainer = L.Trainer(
         max_epochs=config.epochs if config.epochs is not None else -1,
         max_steps=config.steps if config.steps is not None else -1,
@@ -299,7 +342,7 @@ def _fit(
         log_every_n_steps=min(50, config.steps_per_epoch),
         default_root_dir=run_dir,
     )
-    trainer.fit(module, datamodule=data, ckpt_path=checkpoint)
+    trainer.fit(module, datamodule=data, ckpt_path=checkpoint, weights_only=True)
     # read back from the files: under ddp_spawn the loop ran in other processes
     best, last = run_dir / "best.pt", run_dir / "last.pt"
     final = load_checkpoint(last).metadata

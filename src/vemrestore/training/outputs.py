@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,23 @@ CSV_COLUMNS = (
     "input_ssim",
 )
 LIGHTNING_CHECKPOINT = "last.ckpt"
+
+
+def save_lightning_checkpoint(trainer: L.Trainer, path: Path) -> None:
+    """``trainer.save_checkpoint`` to a temporary file in the run folder, then a rename.
+
+    Lightning writes in place (truncating the previous file first), so a full disk would
+    leave no checkpoint to resume from; the rename keeps the previous one until the new one
+    is whole. Every rank calls this (Lightning's save is collective); rank zero writes.
+    """
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        trainer.save_checkpoint(tmp)
+        if trainer.is_global_zero:
+            os.replace(tmp, path)
+    finally:
+        if trainer.is_global_zero:
+            tmp.unlink(missing_ok=True)
 
 
 class RunOutputs(L.Callback):
@@ -83,7 +101,7 @@ class RunOutputs(L.Callback):
         improved = row.get("val_psnr", -math.inf) > self.best_psnr
         if improved:
             self.best_psnr = row["val_psnr"]
-        trainer.save_checkpoint(self.run_dir / LIGHTNING_CHECKPOINT)
+        save_lightning_checkpoint(trainer, self.run_dir / LIGHTNING_CHECKPOINT)
         if not trainer.is_global_zero:
             return
         self._save_model(pl_module, "last.pt", row)

@@ -62,9 +62,11 @@ def volume(dtype: str = "uint8") -> np.ndarray:
     return values.astype(np.float32)
 
 
-def assert_same_restoration(original: Path, exported: Path, data: np.ndarray) -> None:
+def assert_same_restoration(
+    original: Path, exported: Path, data: np.ndarray, trust_code: bool = False
+) -> None:
     expected = vemrestore.restore(data, original)
-    restored = vemrestore.restore(data, exported)
+    restored = vemrestore.restore(data, exported, trust_code=trust_code)
     assert restored.dtype == expected.dtype
     if data.dtype.kind in "ui":  # rounding may flip at exact .5 boundaries only
         assert np.abs(restored.astype(int) - expected.astype(int)).max() <= 1
@@ -85,9 +87,11 @@ def test_torchscript_round_trip(tmp_path, key):
     x = torch.rand(2, 3, 21, 17)
     with torch.inference_mode():
         torch.testing.assert_close(scripted(x), original(x), atol=1e-5, rtol=0)
-    reloaded = load_checkpoint(written)
+    with pytest.raises(VemRestoreError, match="runs code when loaded"):
+        load_checkpoint(written)
+    reloaded = load_checkpoint(written, trust_code=True)
     assert reloaded.model.window == 3 and reloaded.metadata == {"note": "tiny"}
-    assert_same_restoration(checkpoint, written, volume())
+    assert_same_restoration(checkpoint, written, volume(), trust_code=True)
 
 
 @pytest.mark.parametrize("key, mode", [("unet", "dtype"), ("identity", "percentile")])
@@ -122,24 +126,40 @@ def test_bioimageio_package_validates_passes_core_test_and_round_trips(tmp_path)
     assert_same_restoration(checkpoint, package, volume())
 
 
-def test_bioimageio_percentile_package_reloads_from_torchscript_without_native_checkpoint(
-    tmp_path,
-):
-    """The fallback path: TorchScript weights + normalisation read back from preprocessing."""
-    checkpoint = tiny_checkpoint(tmp_path, "identity", "percentile")
-    package = export_model(checkpoint, tmp_path / "full.zip", "bioimageio")
-    stripped = tmp_path / "stripped.zip"
+def strip_package(package: Path, stripped: Path, drop: tuple[str, ...]) -> Path:
+    """A copy of ``package`` without the native checkpoint and the ``drop`` weights."""
     with zipfile.ZipFile(package) as source, zipfile.ZipFile(stripped, "w") as target:
         rdf = yaml.safe_load(source.read("rdf.yaml"))
         rdf.pop("attachments")
+        for kind in drop:
+            rdf["weights"].pop(kind)
         target.writestr("rdf.yaml", yaml.safe_dump(rdf))
         for name in source.namelist():
             if name not in ("rdf.yaml", "vemrestore_checkpoint.pt"):
                 target.writestr(name, source.read(name))
-    reloaded = load_checkpoint(stripped)
+    return stripped
+
+
+def test_bioimageio_package_without_native_checkpoint_loads_onnx_then_trusted_torchscript(
+    tmp_path,
+):
+    """The fallback paths: ONNX, else TorchScript (trusted only); normalisation read back
+    from preprocessing."""
+    checkpoint = tiny_checkpoint(tmp_path, "identity", "percentile")
+    package = export_model(checkpoint, tmp_path / "full.zip", "bioimageio")
+    with_onnx = strip_package(package, tmp_path / "onnx.zip", ())
+    reloaded = load_checkpoint(with_onnx)
+    assert type(reloaded.model).__name__ == "OnnxNetwork" and reloaded.model.window == 3
+    assert reloaded.normalization == NormalizationConfig(mode="percentile")
+    assert_same_restoration(checkpoint, with_onnx, volume())
+
+    scripted_only = strip_package(package, tmp_path / "scripted.zip", ("onnx",))
+    with pytest.raises(VemRestoreError, match="only usable weights are TorchScript"):
+        load_checkpoint(scripted_only)
+    reloaded = load_checkpoint(scripted_only, trust_code=True)
     assert type(reloaded.model).__name__ == "ScriptedNetwork" and reloaded.model.window == 3
     assert reloaded.normalization == NormalizationConfig(mode="percentile")
-    assert_same_restoration(checkpoint, stripped, volume())
+    assert_same_restoration(checkpoint, scripted_only, volume(), trust_code=True)
 
 
 def test_export_refuses_a_mismatch_and_names_the_difference():
