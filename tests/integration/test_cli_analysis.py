@@ -70,7 +70,13 @@ def test_simulate_calibrate_evaluate(tmp_path, pilot):
     assert result.exit_code == 0, result.output
     text = (report / "report.md").read_text()
     assert "FRC resolution (nm)" in text and "| input |" in text
-    assert {p.name for p in report.iterdir()} == {"report.md", "crops.png", "frc.png", "slices.png"}
+    assert {p.name for p in report.iterdir()} == {
+        ".vemrestore-output",
+        "report.md",
+        "crops.png",
+        "frc.png",
+        "slices.png",
+    }
     blind = invoke("evaluate", fast, "--out", tmp_path / "blind")
     assert blind.exit_code == 0 and "half-image FRC resolution" in blind.output
 

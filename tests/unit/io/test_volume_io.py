@@ -44,7 +44,9 @@ def test_png_slice_folder_through_write_volume(tmp_path, make_volume):
     write_volume(
         tmp_path / "pngs", iter(data), VolumeSpec(data.shape, data.dtype), slice_suffix=".png"
     )
-    assert {p.suffix for p in (tmp_path / "pngs").iterdir()} == {".png"}
+    names = [p.name for p in (tmp_path / "pngs").iterdir()]
+    assert {n.rsplit(".", 1)[-1] for n in names if not n.startswith(".")} == {"png"}
+    assert ".vemrestore-output" in names  # hidden: viewers skip it, --overwrite knows it
     with open_volume(tmp_path / "pngs") as reader:
         np.testing.assert_array_equal(reader.read(slice(None)), data)
 
@@ -141,12 +143,22 @@ def test_existing_output_is_kept_and_nothing_is_computed(tmp_path, make_volume):
 def test_overwrite_replaces_a_folder_output(tmp_path, make_volume):
     data = make_volume(np.uint8, shape=(2, 4, 4))
     out = tmp_path / "out.zarr"
-    out.mkdir()
+    write_volume(out, iter(data[::-1]), VolumeSpec(data.shape, data.dtype))
     (out / "old.txt").write_text("old run")
     write_volume(out, iter(data), VolumeSpec(data.shape, data.dtype), overwrite=True)
     assert not (out / "old.txt").exists()
     with open_volume(out) as reader:
         np.testing.assert_array_equal(reader.read(slice(None)), data)
+
+
+def test_overwrite_refuses_a_folder_vemrestore_did_not_write(tmp_path, make_volume):
+    data = make_volume(np.uint8, shape=(2, 4, 4))
+    out = tmp_path / "out.zarr"
+    out.mkdir()
+    (out / "notes.txt").write_text("not ours")
+    with pytest.raises(VemRestoreError, match="replaces only a file or a folder vemrestore"):
+        write_volume(out, iter(data), VolumeSpec(data.shape, data.dtype), overwrite=True)
+    assert (out / "notes.txt").read_text() == "not ours"
 
 
 def test_missing_output_folder_is_refused_before_computing(tmp_path, make_volume):
