@@ -58,3 +58,17 @@ def _phantom_pair(
 def phantom_pair():
     """Factory of seeded synthetic (fast, slow) pairs: ``phantom_pair(shape, seed)``."""
     return _phantom_pair
+
+
+_SUMMARY_LINES: list[str] = []
+
+
+@pytest.fixture
+def report_line():
+    """Lines a test wants shown in pytest's summary (e.g. the fuzz test's seed and counts)."""
+    return _SUMMARY_LINES.append
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    for line in _SUMMARY_LINES:
+        terminalreporter.write_line(line)

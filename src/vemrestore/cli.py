@@ -13,7 +13,7 @@ import typer
 
 from vemrestore import __version__, api
 from vemrestore.cli_analysis import register_analysis_commands
-from vemrestore.cli_errors import user_errors
+from vemrestore.cli_errors import enable_debug, user_errors
 from vemrestore.cli_export import export
 from vemrestore.cli_inspect import inspect_app
 from vemrestore.cli_train import config_app, train_app
@@ -59,12 +59,19 @@ def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks of unexpected errors.")
+    ] = False,
 ) -> None:
     """Fast-Scan, AI-Restore: restore noisy fast-scan volume EM."""
+    if debug:
+        enable_debug()
     # Lightning's INFO lines (accelerator summary, tips) are noise to a microscopist;
-    # its warnings still show.
+    # its warnings still show. tifffile's log lines about damaged files would come before
+    # (and say less than) the reader's own error line.
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("tifffile").setLevel(logging.CRITICAL)
 
 
 @app.command()

@@ -200,7 +200,7 @@ def test_block_too_large_for_the_worker_memory_is_refused(tmp_path):
 
 def test_output_over_the_input_is_refused_even_with_overwrite(tmp_path):
     volume = _make_zarr(tmp_path / "in.zarr", np.uint8)
-    with pytest.raises(VemRestoreError, match="must not be the input"):
+    with pytest.raises(VemRestoreError, match="is, holds or lies inside the input"):
         restore_blocks(tmp_path / "in.zarr", tmp_path / "in.zarr", CrashingConv(), overwrite=True)
     np.testing.assert_array_equal(_read(tmp_path / "in.zarr"), volume)
 

@@ -9,6 +9,21 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Triple = tuple[int, int, int]
 
+MAX_BATCH_VOXELS = 2**27
+"""Most voxels in one network call (batch size × tile voxels): 512 MiB of float32 input, far
+above what restores well, and it stops a typo (``--tile 1,100000,100000``) before it
+allocates tens of GiB."""
+
+
+def check_batch_voxels(tile: Triple, batch_size: int) -> None:
+    """Refuse tiles whose batch exceeds ``MAX_BATCH_VOXELS``, naming the limit."""
+    voxels = batch_size * tile[0] * tile[1] * tile[2]
+    if voxels > MAX_BATCH_VOXELS:
+        raise ValueError(
+            f"batch size {batch_size} × tile {tile} = {voxels} voxels per network call, over "
+            f"vemrestore's limit of {MAX_BATCH_VOXELS}; use a smaller tile or batch size"
+        )
+
 
 class InferenceConfig(BaseModel):
     """How a volume is cut into tiles and run through the network.
@@ -33,6 +48,8 @@ class InferenceConfig(BaseModel):
             raise ValueError(f"tile sizes must be >= 1, got {self.tile}")
         if self.overlap is not None and min(self.overlap) < 0:
             raise ValueError(f"overlaps must be >= 0, got {self.overlap}")
+        if self.tile is not None:
+            check_batch_voxels(self.tile, self.batch_size)
         return self
 
     def resolved_tiling(self, window: int) -> tuple[Triple, Triple]:
@@ -42,6 +59,7 @@ class InferenceConfig(BaseModel):
         for axis, t, o in zip("zyx", tile, overlap, strict=True):
             if o >= t:
                 raise ValueError(f"overlap along {axis} ({o}) must be smaller than the tile ({t})")
+        check_batch_voxels(tile, self.batch_size)
         return tile, overlap
 
     def resolved_dtype(self, input_dtype: np.dtype) -> np.dtype:

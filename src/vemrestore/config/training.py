@@ -277,6 +277,10 @@ def with_self_supervised(
     return TrainingConfig(**data)
 
 
+MAX_CONFIG_BYTES = 1 << 20
+"""A training config is a few KiB; a larger file is refused before it is parsed."""
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``section.key=value`` strings to a config tree; values are parsed as YAML."""
     for item in overrides:
@@ -292,7 +296,11 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             if not isinstance(child, dict):
                 raise VemRestoreError(f"--set {item}: {part} is not a section")
             node = child
-        node[leaf] = yaml.safe_load(text)
+        try:
+            node[leaf] = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            reason = " ".join(str(error).split())
+            raise VemRestoreError(f"--set {item}: not a plain YAML value ({reason})") from None
     return data
 
 
@@ -305,10 +313,18 @@ def load_training_config(
         path = Path(path)
         if not path.is_file():
             raise VemRestoreError(f"{path}: config file not found")
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise VemRestoreError(
+                f"{path}: {path.stat().st_size / 2**20:.1f} MiB, over vemrestore's limit of "
+                f"{MAX_CONFIG_BYTES // 2**20} MiB for a config file; not a training config?"
+            )
         try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as error:
-            raise VemRestoreError(f"{path}: not valid YAML ({error})") from None
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError:
+            raise VemRestoreError(f"{path}: not a text file (a config is UTF-8 YAML)") from None
+        except (yaml.YAMLError, RecursionError) as error:
+            reason = " ".join(str(error).split())
+            raise VemRestoreError(f"{path}: not valid YAML ({reason})") from None
         if not isinstance(data, dict):
             raise VemRestoreError(f"{path}: expected a mapping of config sections")
     data = apply_overrides(data, overrides or [])

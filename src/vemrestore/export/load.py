@@ -136,7 +136,7 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, la
 def _parse_yaml(text: bytes | str, label: str) -> dict[str, Any]:
     try:
         rdf = yaml.safe_load(text)
-    except (yaml.YAMLError, ValueError) as error:
+    except (yaml.YAMLError, ValueError, RecursionError) as error:
         raise VemRestoreError(f"{label}: unreadable bioimage.io description ({error})") from None
     if not isinstance(rdf, dict) or rdf.get("type") != "model":
         raise VemRestoreError(f"{label}: not a bioimage.io model description")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 import numpy as np
+import psutil
 
 from vemrestore.errors import VemRestoreError
 
@@ -120,6 +121,14 @@ def validate_volume_shape(name: str, shape: tuple[int, ...], dtype: np.dtype) ->
     if np.dtype(dtype) not in SUPPORTED_DTYPES:
         raise VemRestoreError(
             f"{name}: unsupported data type {np.dtype(dtype)} (expected uint8, uint16 or float32)"
+        )
+    slice_bytes = shape[1] * shape[2] * 4  # restoration works on float32 slices
+    available = psutil.virtual_memory().available
+    if slice_bytes > available // 2:
+        raise VemRestoreError(
+            f"{name}: one {shape[1]} × {shape[2]} slice needs {slice_bytes / 2**30:.1f} GiB as "
+            f"float32, over vemrestore's limit of half the free memory "
+            f"({available / 2**31:.1f} GiB); crop it, or use a machine with more memory"
         )
 
 

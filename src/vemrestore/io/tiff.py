@@ -29,6 +29,12 @@ TIFF_HEADROOM = 64 * 2**20
 BYTES_PER_PAGE_HEADER = 1024
 """Generous upper bound on one page's IFD and tag values."""
 
+MAX_DECODE_RATIO = 10_000
+"""Largest decoded-to-stored size of a compressed slice; beyond it the header is not believed."""
+
+SMALL_SLICE_BYTES = 64 * 2**20
+"""Slices up to this size are decoded whatever their compression ratio."""
+
 
 def needs_bigtiff(spec: VolumeSpec) -> bool:
     """Whether the volume is too large for a classic (ImageJ-compatible) TIFF."""
@@ -141,6 +147,14 @@ class TiffReader(VolumeReader):
         self._tif = _open_tiff(self.path)
         try:
             self._data_offset = self._inspect()
+        except VemRestoreError:
+            self._tif.close()
+            raise
+        except Exception as error:  # tifffile parses the pages lazily, on first access
+            self._tif.close()
+            raise VemRestoreError(
+                f"{self.name}: not a TIFF file or corrupt ({error_reason(error)})"
+            ) from None
         except BaseException:
             self._tif.close()
             raise
@@ -192,7 +206,23 @@ class TiffReader(VolumeReader):
                 f"{self.name}: unsupported TIFF layout ({len(series.pages)} pages hold "
                 f"{shape[0]} slices); save it as one page per slice"
             )
+        self._check_decoded_size(series.pages[0])
         return None
+
+    def _check_decoded_size(self, page: Any) -> None:
+        """Refuse a compressed page whose header claims far more pixels than its bytes hold.
+
+        A few hundred bytes can claim a 100000 × 100000 slice; decoding it would allocate
+        tens of GiB before failing. Real EM slices compress by far less than the limit.
+        """
+        stored = sum(int(count) for count in getattr(page, "databytecounts", ()) or ())
+        decoded = self.spec.shape[1] * self.spec.shape[2] * self.spec.dtype.itemsize
+        if decoded > SMALL_SLICE_BYTES and decoded > MAX_DECODE_RATIO * max(stored, 1):
+            raise VemRestoreError(
+                f"{self.name}: a slice claims {decoded / 2**20:.0f} MiB of pixels stored in "
+                f"{stored} bytes, over vemrestore's limit of {MAX_DECODE_RATIO}:1 compression; "
+                "the file is corrupt or hostile (re-save it uncompressed if it is real)"
+            )
 
     def _check_complete(self) -> None:
         """Refuse a file whose metadata announces more slices than tifffile could find.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -73,6 +74,8 @@ def ome_voxel_size(multiscale: dict[str, Any], dataset_path: str) -> VoxelSize |
     if len(spatial) != 3 or None in factors:
         return None
     z_nm, y_nm, x_nm = (value * factor for (_, value), factor in zip(spatial, factors, strict=True))
+    if not all(math.isfinite(size) and size > 0 for size in (z_nm, y_nm, x_nm)):
+        return None  # a zero, negative or infinite scale describes no voxel size
     return (z_nm, y_nm, x_nm)
 
 
@@ -90,7 +93,11 @@ def _select_array(
     """The array to read: the named one, else the highest resolution level, else the only one."""
     available = _array_names(group)
     if name is None and multiscale is not None:
-        name = str((multiscale.get("datasets") or [{}])[0].get("path"))
+        datasets = multiscale.get("datasets")
+        first = datasets[0] if isinstance(datasets, list) and datasets else None
+        if not isinstance(first, dict):
+            raise VemRestoreError(f"{path}: OME-Zarr metadata has no list of datasets")
+        name = str(first.get("path"))
         if name not in available:
             raise VemRestoreError(
                 f"{path}: OME-Zarr metadata names dataset '{name}', which is not in the store "
@@ -128,6 +135,16 @@ class ZarrReader(VolumeReader):
             raise VemRestoreError(
                 f"{path}: not a readable Zarr store ({error_reason(error)})"
             ) from None
+        try:
+            self._describe(Path(path), node, array)
+        except VemRestoreError:
+            raise
+        except Exception as error:  # zarr parses member metadata lazily, on first access
+            raise VemRestoreError(
+                f"{path}: malformed Zarr metadata ({error_reason(error)})"
+            ) from None
+
+    def _describe(self, path: Path, node: zarr.Array | zarr.Group, array: str | None) -> None:
         voxel_size: VoxelSize | None = None
         self.format = "zarr"
         if isinstance(node, zarr.Array):
@@ -136,7 +153,7 @@ class ZarrReader(VolumeReader):
             self._array = node
         else:
             multiscale = _multiscale(dict(node.attrs))
-            self._array, selected = _select_array(Path(path), node, array, multiscale)
+            self._array, selected = _select_array(path, node, array, multiscale)
             if multiscale is not None:
                 self.format = "ome-zarr"
                 voxel_size = ome_voxel_size(multiscale, selected)
