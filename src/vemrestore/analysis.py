@@ -9,6 +9,7 @@ small); ``simulate_file`` streams slice by slice. Every output appears atomicall
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -104,6 +105,8 @@ def evaluate_files(
     overwrite: bool = False,
 ) -> Evaluation:
     """Evaluate a restored volume file and write ``report.md`` + figures into folder ``out``."""
+    if data_range is not None and not 0 < data_range < math.inf:
+        raise VemRestoreError(f"--data-range {data_range}: must be a finite number > 0")
     sources = [Path(p) for p in (restored, reference, noisy) if p is not None]
     check_output_path(Path(out), overwrite, sources)
     volume, voxel_size = read_volume(restored)

@@ -81,6 +81,7 @@ def restore_file(
     key_offset: int = 0,
     *,
     trust_code: bool = False,
+    allow_gaps: bool = False,
 ) -> Path:
     """Restore a volume file (TIFF, slice folder, Zarr/OME-Zarr) into ``output_path``.
 
@@ -89,12 +90,13 @@ def restore_file(
     It appears only when complete: an error or Ctrl-C leaves nothing behind. With
     ``key_period`` the input is a key-slice acquisition (see ``restore_key_slices``). The
     output may not be, hold or lie inside the input, whatever ``overwrite`` says.
+    ``allow_gaps`` reads a slice folder with gaps or duplicates in its numbering.
     """
     output_path = Path(output_path)
     check_output(output_path, overwrite, inputs=(Path(input_path),))
     config = config or InferenceConfig()
     checkpoint = as_checkpoint(model, None, trust_code=trust_code)
-    with open_volume(input_path, array=array) as reader:
+    with open_volume(input_path, array=array, allow_gaps=allow_gaps) as reader:
         spec = VolumeSpec(reader.shape, config.resolved_dtype(reader.dtype), reader.spec.voxel_size)
         if key_period is None:
             slices = _restore_reader(reader, checkpoint, config, progress)
@@ -248,13 +250,18 @@ _NOISE_SAMPLE_SIZE = 512
 
 
 def check_noise(
-    input_path: PathLike, model: ModelSource, *, array: str | None = None
+    input_path: PathLike,
+    model: ModelSource,
+    *,
+    array: str | None = None,
+    trust_code: bool = False,
+    allow_gaps: bool = False,
 ) -> NoiseCheck | None:
     """Estimate the input's noise (Poisson-Gaussian calibration on up to 4 central 512×512
     crops, normalised as the model will see them) and compare it with the model's training
     range. None when no signal-dependent noise can be measured (e.g. a clean scan)."""
-    checkpoint = as_checkpoint(model, None)
-    with open_volume(input_path, array=array) as reader:
+    checkpoint = as_checkpoint(model, None, trust_code=trust_code)
+    with open_volume(input_path, array=array, allow_gaps=allow_gaps) as reader:
         normalizer = fit_normalizer(checkpoint.normalization, reader)
         depth, height, width = reader.shape
         y0, x0 = (
@@ -281,9 +288,11 @@ def _trained_noise_range(checkpoint: Checkpoint) -> tuple[float, float] | None:
     return (float(electrons[0]), float(electrons[1])) if electrons else None
 
 
-def volume_info(path: PathLike, array: str | None = None) -> dict[str, Any]:
+def volume_info(
+    path: PathLike, array: str | None = None, *, allow_gaps: bool = False
+) -> dict[str, Any]:
     """Shape, dtype, voxel size, chunking, format and value range of a volume file."""
-    with open_volume(path, array=array) as reader:
+    with open_volume(path, array=array, allow_gaps=allow_gaps) as reader:
         return describe(reader)
 
 

@@ -110,6 +110,9 @@ def denoise(
         bool, typer.Option("--float32", help="Write float32 instead of the input dtype.")
     ] = False,
     array: Annotated[str | None, typer.Option(help="Array to read inside a Zarr group.")] = None,
+    allow_gaps: Annotated[
+        bool, typer.Option(help="Read a slice folder with gaps or duplicates in its numbering.")
+    ] = False,
     slice_format: Annotated[
         str, typer.Option(help="Slice file type when OUTPUT is a folder: tif or png.")
     ] = "tif",
@@ -180,7 +183,9 @@ def denoise(
                     f"no --model given: using the shipped generalist model {model.name}", err=True
                 )
         if not quiet:
-            noise = api.check_noise(input_path, model, array=array)
+            noise = api.check_noise(
+                input_path, model, array=array, trust_code=trust_model_code, allow_gaps=allow_gaps
+            )
             if noise is not None:
                 typer.echo(noise.message(), err=True)
         if slice_format not in ("tif", "png"):
@@ -217,7 +222,9 @@ def denoise(
             if not quiet:
                 typer.echo(f"wrote {written} (sub-lattice restoration)", err=True)
             return
-        period = key_slices or api.key_slice_period(model, trust_code=trust)
+        period = (
+            key_slices if key_slices is not None else api.key_slice_period(model, trust_code=trust)
+        )
         if period is not None:
             if key_slices is None and not quiet:
                 typer.echo(f"key-slice model: restoring with period {period}", err=True)
@@ -243,6 +250,7 @@ def denoise(
             key_period=period,
             key_offset=key_offset,
             trust_code=trust,
+            allow_gaps=allow_gaps,
         )
         if not quiet:
             typer.echo(f"wrote {written}", err=True)
@@ -289,10 +297,13 @@ def info(
         Path, typer.Argument(metavar="INPUT", help="TIFF, .zarr, or slice folder.")
     ],
     array: Annotated[str | None, typer.Option(help="Array to read inside a Zarr group.")] = None,
+    allow_gaps: Annotated[
+        bool, typer.Option(help="Read a slice folder with gaps or duplicates in its numbering.")
+    ] = False,
 ) -> None:
     """Show shape, dtype, voxel size, chunking and value range of a volume."""
     with user_errors():
-        details = api.volume_info(input_path, array=array)
+        details = api.volume_info(input_path, array=array, allow_gaps=allow_gaps)
     width = max(len(key) for key in details)
     for key, value in details.items():
         typer.echo(f"{key:<{width}}  {value}")

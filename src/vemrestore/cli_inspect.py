@@ -5,6 +5,7 @@ A thin adapter: read the volume, call ``vemrestore.evaluation.noise``, print and
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +30,7 @@ def noise(
         float, typer.Option(help="Relative change of noise, brightness or contrast flagged.")
     ] = 0.25,
     table: Annotated[bool, typer.Option(help="Print the per-slice table.")] = True,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing plot.")] = False,
 ) -> None:
     """Is the noise uniform across slices (for self-supervised training)?
 
@@ -39,18 +41,23 @@ def noise(
     """
     from vemrestore.evaluation.noise import inspect_noise, plot_noise_report
     from vemrestore.io import open_volume
+    from vemrestore.io.atomic import atomic_output, check_output_path
 
     with user_errors():
-        if tolerance <= 0:
-            raise VemRestoreError(f"--tolerance {tolerance}: must be > 0")
+        if not 0 < tolerance < math.inf:  # NaN too: it would never flag anything
+            raise VemRestoreError(f"--tolerance {tolerance}: must be a finite number > 0")
+        plot = plot or Path(f"{input_path.name.split('.')[0]}_noise.png")
+        if plot.suffix.lower() != ".png":
+            raise VemRestoreError(f"--plot {plot}: the plot is a PNG; name it *.png")
+        check_output_path(plot, overwrite, [input_path])
         with open_volume(input_path, array=array) as reader:
             volume = reader.read(slice(None))
         try:
             report = inspect_noise(volume, tolerance=tolerance)
         except ValueError as error:
             raise VemRestoreError(f"{input_path}: {error}") from None
-        plot = plot or Path(f"{input_path.name.split('.')[0]}_noise.png")
-        plot_noise_report(report, plot, title=input_path.name)
+        with atomic_output(plot, overwrite, [input_path]) as temporary:
+            plot_noise_report(report, temporary, title=input_path.name)
     if table:
         typer.echo(report.table())
     for line in report.summary():

@@ -6,46 +6,49 @@ bioimage.io package, a training config) are mutated: header bytes flipped, tag v
 to extremes, files truncated, metadata fields replaced by wrong types and absurd numbers.
 The cases run in a child process whose data segment is capped (``RLIMIT_DATA``), so an
 allocation of the size a hostile header asks for fails there as a ``MemoryError`` and is
-counted as a crash. The child is run under a timeout; the seed and case counts are printed
-in pytest's summary.
+counted as a crash. The child must finish within ``CPU_LIMIT_S`` of CPU time (measured, so a
+loaded machine does not fail the test) and ``HANG_LIMIT_S`` of wall time; the seed and case
+counts are printed in pytest's summary.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 SEED = 20261129
 TIFF_CASES = 480
 OTHER_CASES = 60  # per other kind of file
 MEMORY_CAP = 3 * 2**30
-TIME_LIMIT_S = 60
+CPU_LIMIT_S = 60
+HANG_LIMIT_S = 600
 
 
 def test_fuzzed_inputs_give_success_or_one_clear_error(tmp_path, report_line):
-    started = time.monotonic()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     child = subprocess.run(
         [sys.executable, __file__, str(SEED), str(tmp_path)],
         capture_output=True,
         text=True,
-        timeout=TIME_LIMIT_S,
+        timeout=HANG_LIMIT_S,
     )
-    elapsed = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    elapsed = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     assert child.returncode == 0, child.stderr[-3000:]
     result = json.loads(child.stdout.strip().splitlines()[-1])
     counts = {kind: sum(outcomes.values()) for kind, outcomes in result["outcomes"].items()}
     report_line(
-        f"fuzz: seed {SEED}, {sum(counts.values())} cases in {elapsed:.0f} s "
+        f"fuzz: seed {SEED}, {sum(counts.values())} cases in {elapsed:.0f} s CPU: "
         + ", ".join(f"{kind} {n} ({result['outcomes'][kind]})" for kind, n in counts.items())
         + f"; crashes {len(result['crashes'])}"
     )
     assert counts["tiff"] >= 400
     assert result["crashes"] == [], result["crashes"][:10]
-    assert elapsed < TIME_LIMIT_S
+    assert elapsed < CPU_LIMIT_S
 
 
 # ---- the child process -------------------------------------------------------------------
@@ -235,8 +238,6 @@ def _config_cases(folder: Path, rng: random.Random, count: int):
 
 
 def _child(seed: int, folder: Path) -> None:
-    import resource
-
     resource.setrlimit(resource.RLIMIT_DATA, (MEMORY_CAP, MEMORY_CAP))
     from vemrestore.errors import VemRestoreError
 

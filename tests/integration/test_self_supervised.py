@@ -150,6 +150,10 @@ def test_inspect_noise_cli_flags_outliers_and_writes_a_plot(
     uniform = tmp_path / "uniform.tif"
     tifffile.imwrite(uniform, _noisy(_clean((12, 128, 128))))
     result = runner.invoke(cli, ["inspect", "noise", str(uniform), "--plot", str(plot)])
+    assert result.exit_code == 2 and "already exists" in result.output  # the plot is kept
+    result = runner.invoke(
+        cli, ["inspect", "noise", str(uniform), "--plot", str(plot), "--overwrite"]
+    )
     assert result.exit_code == 0 and "noise is uniform" in result.output
     missing = runner.invoke(cli, ["inspect", "noise", str(tmp_path / "none.tif")])
     assert missing.exit_code == 2 and "none.tif" in missing.output

@@ -145,6 +145,8 @@ def inspect_noise(
 ) -> NoiseReport:
     """Per-slice noise, brightness, contrast and noise correlation of a (Z, Y, X) or (Y, X)
     array (any numeric dtype), with outlier slices and drift (see the module docstring)."""
+    if not 0 < tolerance < math.inf:  # NaN too: it would never flag anything
+        raise ValueError(f"tolerance {tolerance}: must be a finite number > 0")
     volume = np.asarray(volume)
     if volume.ndim == 2:
         volume = volume[None]
@@ -216,7 +218,7 @@ def plot_noise_report(report: NoiseReport, path: str | Path, title: str = "") ->
     figure.suptitle(f"{title} noise {status}".strip())
     figure.tight_layout()
     path = Path(path)
-    figure.savefig(path, dpi=100)
+    figure.savefig(path, dpi=100, format="png")
     plt.close(figure)
     return path
 

@@ -9,6 +9,7 @@ not structure keeps the half-image FRC high while the noise σ falls.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,6 +66,8 @@ def evaluate(
     ``pixel_size`` is the in-plane pixel size in nm (for resolutions in nm). All arrays
     must have one shape; any numeric dtype.
     """
+    if data_range is not None and not 0 < data_range < math.inf:
+        raise ValueError(f"data range {data_range}: must be a finite number > 0")
     restored = _volume(restored)
     reference = None if reference is None else _volume(reference)
     noisy = None if noisy is None else _volume(noisy)

@@ -230,6 +230,11 @@ def local_cluster_size(settings: DistributedConfig, needed: int) -> tuple[int, i
     ``needed`` is the estimated memory of one worker, used when no memory limit is given.
     """
     total = psutil.virtual_memory().total
+    if settings.memory_per_worker is not None and settings.memory_per_worker > total:
+        raise VemRestoreError(
+            f"--memory-per-worker {settings.memory_per_worker.human_readable()}: more than "
+            f"this machine's {total / 2**30:.1f} GiB of memory"
+        )
     workers = settings.workers
     if workers is None:
         per_worker = settings.memory_per_worker or needed

@@ -85,6 +85,10 @@ def restore_key_slice_stream(
     ``checkpoint`` must restore windows of ``period + 1`` slices (trained in key-slice mode
     with the same period). Key slices are yielded unchanged (cast to the output dtype).
     """
+    if isinstance(period, bool) or not isinstance(period, int) or period < 1:
+        raise VemRestoreError(f"key-slice period {period}: must be an integer >= 1")
+    if not 0 <= key_offset < period:
+        raise VemRestoreError(f"key offset {key_offset}: must be in 0..{period - 1}")
     window = period + 1
     model_window = int(getattr(checkpoint.model, "window", window))
     if model_window != window:

@@ -49,8 +49,13 @@ DESCRIBE_SLAB_BYTES = 64 * 2**20
 """Memory budget for one slab while ``describe`` scans the value range."""
 
 
-def open_volume(path: PathLike, array: str | None = None) -> VolumeReader:
-    """Open a TIFF, Zarr/OME-Zarr store or slice folder; ``array`` picks one inside a Zarr group."""
+def open_volume(
+    path: PathLike, array: str | None = None, *, allow_gaps: bool = False
+) -> VolumeReader:
+    """Open a TIFF, Zarr/OME-Zarr store or slice folder; ``array`` picks one inside a Zarr group.
+
+    ``allow_gaps`` reads a slice folder whose numbers have gaps or duplicates in name order.
+    """
     path = Path(path)
     if not path.exists():
         raise VemRestoreError(f"{path}: file not found")
@@ -65,7 +70,7 @@ def open_volume(path: PathLike, array: str | None = None) -> VolumeReader:
     if is_zarr:
         return ZarrReader(path, array)
     if path.is_dir():
-        return SliceFolderReader(path)
+        return SliceFolderReader(path, allow_gaps)
     raise VemRestoreError(
         f"{path}: unsupported format '{suffix or '(no extension)'}' (expected a .tif/.tiff file, "
         "a .zarr store, or a folder of .tif/.png slices)"

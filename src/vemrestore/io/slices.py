@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -41,6 +43,35 @@ def list_slice_files(folder: Path) -> list[Path]:
     return natsorted(candidates, key=lambda entry: entry.name)
 
 
+def check_slice_numbers(folder: Path, files: list[Path]) -> None:
+    """Refuse slice numbers with a gap (0, 1, 3) or a duplicate (``s1``, ``s01``).
+
+    Either means a missing or doubled section, which would silently shift everything after
+    it in z. The number is the last run of digits in each name; names without one, or a
+    single slice, are not checked.
+    """
+    numbers = [re.findall(r"\d+", path.stem) for path in files]
+    if len(files) < 2 or not all(numbers):
+        return
+    values = [int(found[-1]) for found in numbers]
+    seen: dict[int, Path] = {}
+    for path, value in zip(files, values, strict=True):
+        if value in seen:
+            raise VemRestoreError(
+                f"{folder}: {seen[value].name} and {path.name} both number slice {value}; "
+                "remove one, or pass --allow-gaps to read every file in name order"
+            )
+        seen[value] = path
+    ordered = sorted(values)
+    step = min(b - a for a, b in itertools.pairwise(ordered))
+    for (a, path_a), (b, _) in itertools.pairwise(sorted(seen.items())):
+        if b - a != step:
+            raise VemRestoreError(
+                f"{folder}: slice numbers jump from {a} ({path_a.name}) to {b}; a section is "
+                "missing? Rename the slices, or pass --allow-gaps to read them in name order"
+            )
+
+
 def _slice_header(path: Path) -> tuple[tuple[int, ...], np.dtype, VoxelSize | None]:
     """Shape, dtype and voxel size of one slice, read without decoding its pixels."""
     try:
@@ -71,11 +102,15 @@ def _read_slice(path: Path) -> np.ndarray:
 
 
 class SliceFolderReader(VolumeReader):
-    """A folder of equally sized 2D slices; a z-range read opens only those files."""
+    """A folder of equally sized 2D slices; a z-range read opens only those files.
+
+    Slice numbers with gaps or duplicates are refused unless ``allow_gaps``
+    (``check_slice_numbers``).
+    """
 
     format = "slices"
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, allow_gaps: bool = False) -> None:
         self.name = str(folder)
         try:
             self.files = list_slice_files(Path(folder))
@@ -85,6 +120,8 @@ class SliceFolderReader(VolumeReader):
             ) from None
         if not self.files:
             raise VemRestoreError(f"{folder}: empty folder, no .tif/.tiff/.png slices found")
+        if not allow_gaps:
+            check_slice_numbers(Path(folder), self.files)
         headers = [_slice_header(path) for path in self.files]
         shape, dtype, _ = headers[0]
         for path, (other_shape, other_dtype, _) in zip(self.files, headers, strict=True):
