@@ -15,6 +15,7 @@ number of tasks however large the volume. A single pending block runs in this pr
 from __future__ import annotations
 
 import logging
+import socket
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ import psutil
 import torch
 from distributed import Client, KilledWorker, LocalCluster, Worker, as_completed
 from distributed.comm import get_address_host
+from distributed.comm.addressing import parse_address, parse_host_port
 from tqdm.auto import tqdm
 
 from vemrestore.checkpoint import Checkpoint
@@ -44,7 +46,7 @@ from vemrestore.inference.blocks import (
 )
 from vemrestore.io import VolumeSpec
 from vemrestore.io.base import error_reason
-from vemrestore.io.zarr_output import BlockOutput
+from vemrestore.io.zarr_output import BlockOutput, exclusive_run
 from vemrestore.io.zarr_store import DEFAULT_CHUNKS
 
 DEFAULT_BLOCK = (32, 2048, 2048)
@@ -55,6 +57,12 @@ WAIT_FOR_WORKERS_S = 120
 
 TASKS_PER_WORKER_THREAD = 2
 """Blocks queued per worker thread: enough to keep workers busy, few enough to stop fast."""
+
+CONNECT_TIMEOUT_S = 30
+"""How long a scheduler may take to accept a connection and send its handshake."""
+
+MAX_HANDSHAKE_BYTES = 1 << 20
+"""A Dask handshake is a few hundred bytes; a larger announced length is not Dask."""
 
 
 @dataclass(frozen=True)
@@ -92,32 +100,33 @@ def restore_in_blocks(
     blocks = plan_blocks(job.grid, chunks, block_shape)
     needed = max(estimated_worker_bytes(job, block, chunks[0]) for block in blocks)
     _check_memory(job, needed, settings)
-    output = BlockOutput.prepare(
-        job.output_path,
-        spec,
-        chunks,
-        resume_settings(job, spec.shape, chunks),
-        provenance(job, checkpoint, checkpoint_file, block_shape),
-        overwrite,
-    )
-    finished = output.finished_blocks() & {block.id for block in blocks}
-    pending = [block for block in blocks if block.id not in finished]
-    pending = pending[: settings.max_blocks or len(pending)]
-    with tqdm(
-        total=len(blocks),
-        initial=len(finished),
-        unit="block",
-        desc="restoring",
-        disable=not progress,
-    ) as bar:
-        if settings.scheduler is None and len(pending) <= 1:
-            restored = _run_here(job, pending, checkpoint, bar)
-        else:
-            restored = _run_on_dask(job, pending, checkpoint, settings, needed, bar)
-    summary = BlockRunSummary(output.path, len(blocks), len(finished), restored)
-    if summary.complete:
-        output.mark_complete()
-    return summary
+    with exclusive_run(job.output_path):
+        output = BlockOutput.prepare(
+            job.output_path,
+            spec,
+            chunks,
+            resume_settings(job, spec.shape, chunks),
+            provenance(job, checkpoint, checkpoint_file, block_shape),
+            overwrite,
+        )
+        finished = output.finished_blocks() & {block.id for block in blocks}
+        pending = [block for block in blocks if block.id not in finished]
+        pending = pending[: settings.max_blocks or len(pending)]
+        with tqdm(
+            total=len(blocks),
+            initial=len(finished),
+            unit="block",
+            desc="restoring",
+            disable=not progress,
+        ) as bar:
+            if settings.scheduler is None and len(pending) <= 1:
+                restored = _run_here(job, pending, checkpoint, bar)
+            else:
+                restored = _run_on_dask(job, pending, checkpoint, settings, needed, bar)
+        summary = BlockRunSummary(output.path, len(blocks), len(finished), restored)
+        if summary.complete:
+            output.mark_complete()
+        return summary
 
 
 def _check_memory(job: BlockJob, needed: int, settings: DistributedConfig) -> None:
@@ -193,9 +202,10 @@ def _client(settings: DistributedConfig, needed: int) -> Iterator[Client]:
     ``needed`` is the estimated memory of one worker, which caps the default worker count.
     """
     if settings.scheduler is not None:
+        probe_scheduler(settings.scheduler)
         try:
-            client = Client(settings.scheduler, timeout="30s")
-        except OSError as error:
+            client = Client(settings.scheduler, timeout=f"{CONNECT_TIMEOUT_S}s")
+        except (OSError, ValueError, TypeError) as error:
             raise VemRestoreError(
                 f"--scheduler {settings.scheduler}: cannot connect ({error_reason(error)})"
             ) from None
@@ -216,12 +226,55 @@ def _client(settings: DistributedConfig, needed: int) -> Iterator[Client]:
             threads_per_worker=1,
             processes=True,
             memory_limit=memory,
-            dashboard_address=":0",
+            dashboard_address=None,  # no web server: nothing listens beyond this machine
             silence_logs=logging.ERROR,
         ) as cluster,
         Client(cluster) as client,
     ):
         yield client
+
+
+def probe_scheduler(address: str) -> None:
+    """Refuse a ``tcp://`` address where no Dask scheduler answers, before Dask connects.
+
+    A Dask scheduler speaks first: on accepting a connection it sends its handshake, framed
+    by an 8-byte little-endian length. A listener that stays silent (Dask's client would wait
+    far past its timeout) or sends something else (an HTTP server: Dask would read its text
+    as a length of exabytes and try to allocate it) is refused within ``CONNECT_TIMEOUT_S``.
+    Other protocols (tls://, ucx://) are left to Dask.
+    """
+    try:
+        protocol, location = parse_address(address)
+        if protocol != "tcp":
+            return
+        host, port = parse_host_port(location)
+    except (ValueError, TypeError) as error:
+        raise VemRestoreError(
+            f"--scheduler {address}: not a scheduler address ({error_reason(error)}); "
+            "expected tcp://HOST:PORT"
+        ) from None
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S) as connection:
+            header = b""
+            while len(header) < 8:
+                received = connection.recv(8 - len(header))
+                if not received:
+                    break
+                header += received
+    except TimeoutError:
+        raise VemRestoreError(
+            f"--scheduler {address}: connected, but nothing answered within "
+            f"{CONNECT_TIMEOUT_S} s; is a Dask scheduler listening there?"
+        ) from None
+    except OSError as error:
+        raise VemRestoreError(
+            f"--scheduler {address}: cannot connect ({error_reason(error)})"
+        ) from None
+    if len(header) < 8 or not 0 < int.from_bytes(header, "little") <= MAX_HANDSHAKE_BYTES:
+        raise VemRestoreError(
+            f"--scheduler {address}: something answered, but not a Dask scheduler "
+            f"(first bytes {header[:8]!r}); check the address and port"
+        )
 
 
 def local_cluster_size(settings: DistributedConfig, needed: int) -> tuple[int, int]:

@@ -19,10 +19,12 @@ killed process leaves whole chunks; a block without a marker is simply written a
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +172,36 @@ class BlockOutput:
         info.pop("incomplete", None)
         self._group.attrs[ATTRIBUTE] = info
         shutil.rmtree(self.path / MARKER_FOLDER.parent, ignore_errors=True)
+
+
+@contextmanager
+def exclusive_run(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold the lock of the block-wise output ``path`` for one run; refuse a second run.
+
+    Two runs writing the same blocks would each mark them finished; the lock is an
+    ``flock`` on the hidden sibling ``.NAME.vemrestore-lock``, released by the kernel when
+    the process ends however it ends, so a killed run never leaves a stale lock behind.
+    """
+    path = Path(path)
+    lock_path = path.with_name(f".{path.name}.vemrestore-lock")
+    try:
+        handle = open(lock_path, "a+")  # noqa: SIM115 (held for the whole run)
+    except OSError as error:
+        raise VemRestoreError(
+            f"{path}: cannot create the lock file {lock_path.name} ({error_reason(error)})"
+        ) from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise VemRestoreError(
+                f"{path}: another vemrestore run is writing this output; wait for it to end "
+                "(or stop it), then run again to resume"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _unfinished_settings(path: Path) -> dict[str, Any] | None:
