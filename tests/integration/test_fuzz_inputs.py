@@ -180,27 +180,24 @@ def _package_cases(folder: Path, rng: random.Random, count: int):
 
     import yaml
 
-    rdf = {
-        "type": "model",
-        "format_version": "0.5.3",
-        "name": "fuzz",
-        "inputs": [
-            {
-                "id": "raw",
-                "axes": [
-                    {"type": "batch"},
-                    {"type": "space", "id": "z", "size": 3},
-                    {"type": "space", "id": "y", "size": {"min": 16, "step": 16}},
-                    {"type": "space", "id": "x", "size": {"min": 16, "step": 16}},
-                ],
-                "data": {"type": "uint8"},
-                "preprocessing": [{"id": "scale_linear", "kwargs": {"gain": 1 / 255}}],
-            }
-        ],
-        "outputs": [{"id": "restored"}],
-        "weights": {"onnx": {"source": "w.onnx"}, "torchscript": {"source": "w.pt"}},
-        "attachments": [{"source": "vemrestore_checkpoint.pt"}],
+    def axis(name: str, size) -> dict:
+        return {"type": "space", "id": name, "size": size}
+
+    tensor = {
+        "id": "raw",
+        "axes": [{"type": "batch"}, axis("z", 3), *(axis(a, {"min": 8, "step": 8}) for a in "yx")],
+        "data": {"type": "uint8"},
+        "preprocessing": [{"id": "scale_linear", "kwargs": {"gain": 1 / 255}}],
     }
+    rdf = dict(
+        type="model",
+        format_version="0.5.4",
+        name="fuzz",
+        inputs=[tensor],
+        outputs=[{"id": "restored"}],
+        weights={"onnx": {"source": "w.onnx"}, "torchscript": {"source": "w.pt"}},
+        attachments=[{"source": "vemrestore_checkpoint.pt"}],
+    )
     for index in range(count):
         case = folder / f"m{index}.zip"
         tree = _json_mutation(json.loads(json.dumps(rdf)), rng)

@@ -29,13 +29,7 @@ cli.add_typer(inspect_app, name="inspect")
 SMALL_MODEL = {"name": "unet2p5d", "params": {"base_channels": 8, "depth": 2}}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two threads on a shared 2-core machine spin against each other; one is faster."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _clean(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tifffile
 import torch
 import typer
 from lightning import Callback
@@ -23,23 +22,12 @@ cli.add_typer(config_app, name="config")
 SMALL_MODEL = {"name": "unet2p5d", "params": {"base_channels": 8, "depth": 2}}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two threads on a shared 2-core machine spin against each other; one is faster."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
-def pair_folder(tmp_path: Path, phantom_pair) -> Path:
-    folder = tmp_path / "pairs"
-    folder.mkdir()
-    fast, slow = phantom_pair((16, 128, 128), seed=0)
-    tifffile.imwrite(folder / "a_fast.tif", fast, photometric="minisblack")
-    tifffile.imwrite(folder / "a_slow.tif", slow, photometric="minisblack")
-    return folder
+def pair_folder(make_pair_folder) -> Path:
+    return make_pair_folder((16, 128, 128))
 
 
 def _config(folder: Path, **changes) -> TrainingConfig:

@@ -8,7 +8,6 @@ import errno
 from pathlib import Path
 
 import pytest
-import tifffile
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
@@ -17,23 +16,12 @@ from vemrestore.config.training import TrainingConfig
 from vemrestore.errors import VemRestoreError
 from vemrestore.training.api import resume, train
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
-def pair_folder(tmp_path: Path, phantom_pair) -> Path:
-    folder = tmp_path / "pairs"
-    folder.mkdir()
-    fast, slow = phantom_pair((8, 48, 48), seed=0)
-    tifffile.imwrite(folder / "a_fast.tif", fast, photometric="minisblack")
-    tifffile.imwrite(folder / "a_slow.tif", slow, photometric="minisblack")
-    return folder
+def pair_folder(make_pair_folder) -> Path:
+    return make_pair_folder((8, 48, 48))
 
 
 def tiny_config(folder: Path, steps: int = 3) -> TrainingConfig:

@@ -149,6 +149,22 @@ def describe(checkpoint: Checkpoint) -> dict[str, Any]:
     }
 
 
+def described_checkpoint(
+    network: Callable[[], torch.nn.Module], description: dict[str, Any], source: str
+) -> Checkpoint:
+    """``network()`` with the normalisation and metadata of ``description``; a description
+    with missing keys or wrong types is refused as damaged."""
+    try:
+        model = network()
+        normalization = NormalizationConfig(**description["normalization"])
+        metadata = dict(description.get("metadata", {}))
+    except (KeyError, TypeError, ValueError) as error:
+        raise VemRestoreError(
+            f"{source}: damaged vemrestore description ({type(error).__name__}: {error})"
+        ) from None
+    return Checkpoint(model.eval(), normalization, metadata)
+
+
 def parse_description(text: str | bytes, source: str) -> dict[str, Any]:
     """Inverse of ``describe``; refuse exports that vemrestore did not write."""
     try:

@@ -108,7 +108,8 @@ def _load_zip(path: Path, root: Path, trust_code: bool) -> Checkpoint:
             info = members[choice[1]]
             _check_size(info, MAX_WEIGHTS_BYTES, label)
             archive.extract(info, root)
-    except (zipfile.BadZipFile, NotImplementedError, EOFError, zlib.error) as error:
+    except (zipfile.BadZipFile, NotImplementedError, EOFError, zlib.error, OSError) as error:
+        # OSError: also corrupt offsets (a seek before the start of the file)
         raise VemRestoreError(
             f"{path}: not a readable bioimage.io package ({type(error).__name__}: {error})"
         ) from None

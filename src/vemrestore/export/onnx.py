@@ -23,13 +23,13 @@ import torch
 from torch import nn
 
 from vemrestore.checkpoint import Checkpoint
-from vemrestore.config import NormalizationConfig
 from vemrestore.errors import VemRestoreError
 from vemrestore.export.common import (
     DESCRIPTION_KEY,
     check_against_eager,
     check_inputs,
     describe,
+    described_checkpoint,
     parse_description,
     require_module,
     size_multiple,
@@ -174,12 +174,4 @@ def load_onnx(path: Path) -> Checkpoint:
         raise VemRestoreError(f"{path}: not an ONNX file ({type(error).__name__})") from None
     properties = {p.key: p.value for p in proto.metadata_props}
     description = parse_description(properties.get(DESCRIPTION_KEY, ""), str(path))
-    try:
-        network = OnnxNetwork(path, description)
-        normalization = NormalizationConfig(**description["normalization"])
-        metadata = dict(description.get("metadata", {}))
-    except (KeyError, TypeError, ValueError) as error:
-        raise VemRestoreError(
-            f"{path}: damaged vemrestore description ({type(error).__name__}: {error})"
-        ) from None
-    return Checkpoint(network.eval(), normalization, metadata)
+    return described_checkpoint(lambda: OnnxNetwork(path, description), description, str(path))

@@ -23,13 +23,13 @@ import torch
 from torch import nn
 
 from vemrestore.checkpoint import Checkpoint
-from vemrestore.config import NormalizationConfig
 from vemrestore.errors import VemRestoreError
 from vemrestore.export.common import (
     DESCRIPTION_KEY,
     check_against_eager,
     check_inputs,
     describe,
+    described_checkpoint,
     parse_description,
     size_multiple,
     tile_normalizer,
@@ -110,17 +110,13 @@ def load_torchscript(path: Path) -> Checkpoint:
     except (RuntimeError, ValueError) as error:
         raise VemRestoreError(f"{path}: not a TorchScript file ({error})") from None
     description = parse_description(extra[DESCRIPTION_KEY], str(path))
-    try:
-        network = ScriptedNetwork(
+
+    def network() -> nn.Module:
+        return ScriptedNetwork(
             scripted,
             int(description["window"]),
             bool(description["accepts_any_window"]),
             str(description["model_name"]),
         )
-        normalization = NormalizationConfig(**description["normalization"])
-        metadata = dict(description.get("metadata", {}))
-    except (KeyError, TypeError, ValueError) as error:
-        raise VemRestoreError(
-            f"{path}: damaged vemrestore description ({type(error).__name__}: {error})"
-        ) from None
-    return Checkpoint(network.eval(), normalization, metadata)
+
+    return described_checkpoint(network, description, str(path))

@@ -92,22 +92,22 @@ def test_the_hostile_file_really_runs_code_when_trusted(tmp_path):
     assert marker.read_bytes() == b"BBBB"
 
 
-def test_torchscript_file_is_refused_without_trust_and_runs_nothing(tmp_path):
+@pytest.mark.parametrize(
+    "make, name, refusal",
+    [
+        (hostile_torchscript, "evil.torchscript.pt", "runs code when loaded.*--trust-model-code"),
+        (torchscript_only_package, "zoo.zip", "only usable weights are TorchScript"),
+    ],
+)
+def test_torchscript_is_refused_without_trust_and_runs_nothing(tmp_path, make, name, refusal):
     marker = tmp_path / "marker"
-    model = hostile_torchscript(tmp_path / "evil.torchscript.pt", marker)
-    with pytest.raises(VemRestoreError, match="runs code when loaded.*--trust-model-code"):
+    model = make(tmp_path / name, marker)
+    with pytest.raises(VemRestoreError, match=refusal):
         load_checkpoint(model)
     assert not marker.exists()
-
-
-def test_torchscript_only_package_is_refused_without_trust_and_runs_nothing(tmp_path):
-    marker = tmp_path / "marker"
-    package = torchscript_only_package(tmp_path / "zoo.zip", marker)
-    with pytest.raises(VemRestoreError, match="only usable weights are TorchScript"):
-        load_checkpoint(package)
-    assert not marker.exists()
-    load_checkpoint(package, trust_code=True)  # trusted: loads (and the code runs)
-    assert marker.exists()
+    if name.endswith(".zip"):
+        load_checkpoint(model, trust_code=True)  # trusted: loads (and the code runs)
+        assert marker.exists()
 
 
 def test_cli_denoise_and_export_refuse_hostile_models_without_trust(tmp_path):

@@ -1,0 +1,32 @@
+"""Fixtures shared by the integration tests."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import tifffile
+import torch
+
+
+@pytest.fixture
+def one_thread():
+    """Two threads on a shared 2-core machine spin against each other; one is faster."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def make_pair_folder(tmp_path: Path, phantom_pair) -> Callable[[tuple[int, int, int]], Path]:
+    """A folder holding one registered ``a_fast.tif``/``a_slow.tif`` phantom pair of a shape."""
+
+    def make(shape: tuple[int, int, int]) -> Path:
+        folder = tmp_path / "pairs"
+        folder.mkdir()
+        fast, slow = phantom_pair(shape, seed=0)
+        tifffile.imwrite(folder / "a_fast.tif", fast, photometric="minisblack")
+        tifffile.imwrite(folder / "a_slow.tif", slow, photometric="minisblack")
+        return folder
+
+    return make
