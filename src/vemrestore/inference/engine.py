@@ -44,6 +44,9 @@ BatchPredictor = Callable[[np.ndarray], np.ndarray]
 
 __all__ = ["BatchPredictor", "Region", "StageTimes", "restore_slices"]
 
+_TORCH_ON_CPU = False
+"""Run the device (torch) arithmetic on CPU too: for tests of the GPU code path."""
+
 
 def restore_slices(
     reader: VolumeReader,
@@ -68,12 +71,17 @@ def restore_slices(
     plan = _RowPlan(grid, region or tuple(slice(0, n) for n in reader.shape), batch_size)
     device = predict.device if isinstance(predict, Predictor) else torch.device("cpu")
     times = times if times is not None else StageTimes()
-    blender = SliceBlender(grid, plan.region, normalizer, output_dtype, device)
-    rows = _load_rows(reader, normalizer, plan, _uploader(predict), times)
+    blender = SliceBlender(
+        grid, plan.region, normalizer, output_dtype, device, torch_on_cpu=_TORCH_ON_CPU
+    )
+    rows = _load_rows(reader, plan, _normaliser(normalizer, predict, blender.on_host), times)
+    stack = (lambda tiles: torch.from_numpy(np.stack(tiles))) if blender.on_host else torch.stack
     with tqdm(total=plan.n_tiles, unit="tile", disable=not progress, desc="restoring") as bar:
         if pipelined:
             rows = in_background(rows, ahead=1, name="vemrestore-load")
-        finished = _predict_and_blend(rows, _tensor_predictor(predict), blender, plan, times, bar)
+        finished = _predict_and_blend(
+            rows, stack, _tensor_predictor(predict), blender, plan, times, bar
+        )
         if pipelined:
             finished = in_background(finished, ahead=grid.z.tile, name="vemrestore-predict")
         try:
@@ -139,24 +147,26 @@ class _RowPlan:
 
 def _load_rows(
     reader: VolumeReader,
-    normalizer: Normalizer,
     plan: _RowPlan,
-    upload: Callable[[torch.Tensor], torch.Tensor],
+    normalise: Callable[[np.ndarray], torch.Tensor | np.ndarray],
     times: StageTimes,
-) -> Iterator[tuple[int, torch.Tensor]]:
-    """Stage 1: (z start, normalised float32 (tile D, rows Y, rows X) block on the device)."""
+) -> Iterator[tuple[int, torch.Tensor | np.ndarray]]:
+    """Stage 1: (z start, normalised float32 (tile D, rows Y, rows X) block on the device).
+
+    On CPU the block stays a numpy array (see ``blending``: no intra-op threads)."""
     for z_start in plan.z_starts:
         with times.timing("read"):
             raw = read_padded_block(
                 reader, (z_start, z_start + plan.grid.z.tile), plan.y_range, plan.x_range
             )
         with times.timing("normalise"):
-            block = normalize_tensor(upload(torch.from_numpy(raw)), normalizer)
+            block = normalise(raw)
         yield z_start, block
 
 
 def _predict_and_blend(
-    rows: Iterator[tuple[int, torch.Tensor]],
+    rows: Iterator[tuple[int, torch.Tensor | np.ndarray]],
+    stack: Callable[[list], torch.Tensor],
     predict: Callable[[torch.Tensor], torch.Tensor],
     blender: SliceBlender,
     plan: _RowPlan,
@@ -178,7 +188,7 @@ def _predict_and_blend(
                         for ys, xs in batch_tiles
                     ]
                     tiles += tiles[-1:] * (plan.call_size - len(tiles))
-                    predictions = predict(torch.stack(tiles))
+                    predictions = predict(stack(tiles))
                 with times.timing("blend"):
                     for (ys, xs), prediction in zip(batch_tiles, predictions, strict=False):
                         blender.add(prediction, z_start, ys, xs)
@@ -202,8 +212,14 @@ def _to_host(tensor: torch.Tensor) -> tuple[torch.Tensor, torch.cuda.Event | Non
     return host, ready
 
 
-def _uploader(predict: BatchPredictor | Predictor) -> Callable[[torch.Tensor], torch.Tensor]:
-    return predict.upload if isinstance(predict, Predictor) else (lambda tensor: tensor)
+def _normaliser(
+    normalizer: Normalizer, predict: BatchPredictor | Predictor, on_host: bool
+) -> Callable[[np.ndarray], torch.Tensor | np.ndarray]:
+    """Raw block -> normalised float32 block on the device (uploaded in its own dtype)."""
+    if on_host:
+        return normalizer.normalize
+    upload = predict.upload if isinstance(predict, Predictor) else (lambda tensor: tensor)
+    return lambda raw: normalize_tensor(upload(torch.from_numpy(raw)), normalizer)
 
 
 def _tensor_predictor(

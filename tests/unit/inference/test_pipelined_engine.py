@@ -10,7 +10,7 @@ from sequential_reference import restore_slices as reference_restore_slices
 
 from vemrestore.data.normalization import Normalizer
 from vemrestore.geometry import TileGrid
-from vemrestore.inference import Predictor, StageTimes, restore_slices
+from vemrestore.inference import Predictor, StageTimes, engine, restore_slices
 from vemrestore.io.base import ArrayReader
 
 NORMALIZERS = {
@@ -49,10 +49,13 @@ def _run(engine, volume, predict, grid, batch_size, output_dtype, region=None, *
         ((11, 37, 50), (3, 20, 50), (2, 9, 7), 1),
     ],
 )
-@pytest.mark.parametrize("pipelined", [True, False])
+@pytest.mark.parametrize("mode", ["pipelined", "sequential", "device arithmetic"])
 def test_engine_equals_the_sequential_reference_bit_for_bit(
-    random_conv_model, rng, dtype, shape, tile, overlap, batch_size, pipelined
+    random_conv_model, rng, monkeypatch, dtype, shape, tile, overlap, batch_size, mode
 ):
+    """Also the GPU code path (torch arithmetic on the predictor's device), run on CPU."""
+    monkeypatch.setattr(engine, "_TORCH_ON_CPU", mode == "device arithmetic")
+    pipelined = mode != "sequential"
     volume = _volume(rng, dtype, shape)
     grid = TileGrid.plan(shape, tile, overlap)
     predict = Predictor(random_conv_model, "cpu")
