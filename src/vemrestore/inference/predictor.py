@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vemrestore.config.inference import DEFAULT_BATCH_SIZE, InferenceConfig
 from vemrestore.errors import VemRestoreError
 
 logger = logging.getLogger(__name__)
@@ -123,14 +124,31 @@ class Predictor:
             start += len(chunk)
         return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
 
-    def fitting_batch_size(self, tile: tuple[int, int, int], fallback: int) -> int:
-        """Tiles per call that fit in half the free memory of a CUDA device, else ``fallback``.
+    @classmethod
+    def from_config(
+        cls, model: nn.Module, config: InferenceConfig, device: str | None = None
+    ) -> Predictor:
+        """The predictor ``config`` asks for (``device`` overrides ``config.device``)."""
+        return cls(
+            model,
+            device or config.device,
+            config.amp,
+            amp_dtype=config.amp_dtype,
+            channels_last=config.channels_last,
+            torch_compile=config.torch_compile,
+        )
 
-        One tile is run to measure the peak memory a tile takes; the batch is what the
-        free memory holds of it, at most ``AUTO_BATCH_LIMIT``.
+    def batch_size(self, requested: int | None, tile: tuple[int, int, int]) -> int:
+        """``requested``, or if None: tiles per call that fit half the free GPU memory.
+
+        On CUDA one (D, H, W) ``tile`` is run to measure the peak memory a tile takes; the
+        batch is what half the free memory holds, at most ``AUTO_BATCH_LIMIT``. Elsewhere
+        ``DEFAULT_BATCH_SIZE``.
         """
+        if requested is not None:
+            return requested
         if self.device.type != "cuda":
-            return fallback
+            return DEFAULT_BATCH_SIZE
         torch.cuda.synchronize(self.device)
         torch.cuda.reset_peak_memory_stats(self.device)
         before = torch.cuda.memory_allocated(self.device)
