@@ -16,8 +16,9 @@ For the identity model (pure engine overhead) and the default model (``vemrestor
 - the process's own peak RSS.
 
 Cases: in memory (``restore_slices`` on an array), TIFF → TIFF and Zarr → Zarr (streamed in
-one process, as ``restore_file`` does), and Zarr → Zarr in blocks on 1 and 2 local Dask
-workers (``restore_blocks``; throughput only, the stages run in the workers). Each case runs
+one process, as ``restore_file`` does), and Zarr → Zarr in blocks of 8×512×512 on 1 and 2
+local Dask workers (``restore_blocks``; throughput only, the stages run in the workers; the
+wall time includes starting the cluster). Each case runs
 in its own process. With ``--before-src`` every case also runs with that source tree on the
 path (e.g. ``git archive main src | tar -x -C /tmp/before``), interleaved with this one, so
 both see the same machine load.
@@ -38,11 +39,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from memory import peak_rss_mib
-from results import machine_info, update_section
+from results import load_average, machine_info, publish
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-SHAPES = {"identity": (16, 1024, 1024), "default": (1, 512, 512)}
+SHAPES = {"identity": (16, 1024, 1024), "default": (1, 1024, 1024)}
 """Volume per model: large enough for a stable rate, small enough for a short run."""
+
+BLOCK, BLOCK_CHUNKS = (8, 512, 512), (8, 256, 256)
+"""Blocks small enough that the benchmark volumes make several (4 for the default model)."""
 
 CASES = ("memory", "tiff", "zarr", "blocks-1", "blocks-2")
 STAGES = ("read", "normalise", "predict", "blend", "write")
@@ -94,7 +98,7 @@ def _case(case: str, model_name: str, workdir: Path, tile: tuple[int, int, int] 
     target = workdir / f"{model_name}_restored.{'tif' if case == 'tiff' else 'zarr'}"
     shutil.rmtree(target, ignore_errors=True)
     stage_times = None
-    if "times" in inspect.signature(restore_slices).parameters:
+    if "times" in inspect.signature(restore_slices).parameters and case[:6] != "blocks":
         from vemrestore.inference import StageTimes
 
         stage_times = StageTimes()
@@ -107,9 +111,8 @@ def _case(case: str, model_name: str, workdir: Path, tile: tuple[int, int, int] 
     start = time.perf_counter()
     if case.startswith("blocks"):
         workers = int(case.split("-")[1])
-        summary = api.restore_blocks(
-            source, target, checkpoint, config, DistributedConfig(workers=workers), overwrite=True
-        )
+        blocks = DistributedConfig(workers=workers, block=BLOCK, chunks=BLOCK_CHUNKS)
+        summary = api.restore_blocks(source, target, checkpoint, config, blocks, overwrite=True)
         assert summary.complete
     else:
         normalizer = fit_normalizer(checkpoint.normalization, reader)
@@ -184,11 +187,6 @@ def _row(case: str, model_name: str, engine: str, result: dict) -> str:
     )
 
 
-def _load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.1f}/{five:.1f}/{fifteen:.1f}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", choices=CASES, help=argparse.SUPPRESS)
@@ -198,6 +196,7 @@ def main() -> None:
     parser.add_argument("--tile", type=int, nargs=3, help="Z Y X tile (default: the engine's)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads per process")
     parser.add_argument("--before-src", type=Path, help="also run the engine from this src/")
+    parser.add_argument("--after-src", type=Path, default=SRC, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, default=Path(__file__).with_name("_work"))
     parser.add_argument("--no-record", action="store_true", help="print only, leave RESULTS.md")
     args = parser.parse_args()
@@ -210,8 +209,10 @@ def main() -> None:
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     _prepare_inputs(args.workdir, args.cases)
-    engines = [("after", SRC)] + ([("before", args.before_src)] if args.before_src else [])
-    load_before, rows, started = _load(), [], time.perf_counter()
+    engines = [("after", args.after_src)]
+    if args.before_src:
+        engines.append(("before", args.before_src))
+    load_before, rows, started = load_average(), [], time.perf_counter()
     try:
         for case in args.cases:
             for model_name in args.models:
@@ -235,15 +236,13 @@ def main() -> None:
     body = (
         f"Command: `{command.strip()}` ({minutes:.1f} min)\n\n"
         f"Machine: {machine_info()}; torch threads {args.threads} per process. "
-        f"1/5/15-minute load average {load_before} before and {_load()} after the run.\n\n"
+        f"1/5/15-minute load average {load_before} before and {load_average()} after the run.\n\n"
         f"Volumes: random uint8, {'×'.join(map(str, SHAPES['identity']))} for the identity "
         f"model (window 5), {'×'.join(map(str, SHAPES['default']))} for the default model. "
         "Stage columns: seconds each stage worked (they overlap in time when pipelined).\n\n"
         f"{header}\n" + "\n".join(rows)
     )
-    print(body)
-    if not args.no_record:
-        update_section("Engine (benchmarks/engine.py)", body)
+    publish("Engine (benchmarks/engine.py)", body, record=not args.no_record)
 
 
 if __name__ == "__main__":

@@ -14,14 +14,13 @@ quality). Each setting is timed twice, interleaved, and the faster run is kept.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import tifffile
 import torch
-from results import machine_info, update_section
+from results import load_average, machine_info, publish
 
 DATA = (
     Path(__file__).resolve().parents[2]
@@ -65,7 +64,7 @@ def main() -> None:
     window = int(getattr(checkpoint.model, "window", 1))
     settings = {"256 fixed (before)": 256}
     settings.update({f"≤{t} fitted": fitted_tile(PLANE, t, 32) for t in MAX_TILES})
-    load_before = "/".join(f"{x:.1f}" for x in os.getloadavg())
+    load_before = load_average()
     whole_tile = fitted_tile(PLANE, 2 * PLANE, 32)
     untiled = restore(volume, checkpoint, InferenceConfig(tile=(window, whole_tile, whole_tile)))
     seconds: dict[str, float] = {}
@@ -87,18 +86,15 @@ def main() -> None:
             f"| {label}: {tile}×{tile} | {count**2} | {(count * tile / PLANE) ** 2:.2f} "
             f"| {volume.size / seconds[label] / 1e6:.3f} | {_psnr(outputs[label], untiled):.1f} |"
         )
-    load_after = "/".join(f"{x:.1f}" for x in os.getloadavg())
     body = (
         f"Command: `python benchmarks/tile_size.py --slices {args.slices} "
         f"--threads {args.threads}`\n\n"
         f"Machine: {machine_info()}; torch threads {args.threads}; 1/5/15-minute load average "
-        f"{load_before} before, {load_after} after (cores shared with other jobs).\n\n"
+        f"{load_before} before, {load_average()} after (cores shared with other jobs).\n\n"
         f"Input: {source}, {'×'.join(map(str, volume.shape))} uint8; default model "
         f"(window {window}), overlap 32, batch 4, in memory.\n\n" + "\n".join(rows)
     )
-    print(body)
-    if not args.no_record:
-        update_section("Tile size (benchmarks/tile_size.py)", body)
+    publish("Tile size (benchmarks/tile_size.py)", body, record=not args.no_record)
 
 
 if __name__ == "__main__":

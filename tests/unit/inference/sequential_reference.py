@@ -1,7 +1,8 @@
 """The sequential engine of 2026-11, frozen: the oracle the pipelined engine must match bit for bit.
 
 A copy of ``vemrestore.inference.engine`` before it was pipelined (one thread, numpy
-accumulation). Tests only; it is not maintained beyond being the reference.
+accumulation, the old ``Normalizer`` arithmetic written out); only the border padding is
+the engine's. Tests only; it is not maintained beyond being the reference.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from vemrestore.data.normalization import Normalizer
-from vemrestore.geometry import TileGrid, reflect_indices
+from vemrestore.geometry import TileGrid
+from vemrestore.inference.engine import read_padded_block
 from vemrestore.io.base import VolumeReader
 
 BatchPredictor = Callable[[np.ndarray], np.ndarray]
@@ -81,7 +83,7 @@ def restore_slices(
             while next_to_yield < min(done_below, z1):
                 total = accumulators.pop(next_to_yield)
                 total /= grid.z.weight_sum[next_to_yield] * yx_weight_sum
-                yield normalizer.denormalize(total, output_dtype)
+                yield _denormalize(total, normalizer, output_dtype)
                 next_to_yield += 1
 
 
@@ -92,27 +94,19 @@ def _read_padded_block(
     y_range: tuple[int, int],
     x_range: tuple[int, int],
 ) -> np.ndarray:
-    """Normalised float32 block covering virtual [start, stop) ranges of the mirrored volume.
+    """Normalised float32 block (the padding itself is the engine's, unchanged)."""
+    padded = read_padded_block(reader, z_range, y_range, x_range)
+    scale = np.float32(1.0 / (normalizer.high - normalizer.low))
+    return (padded.astype(np.float32) - np.float32(normalizer.low)) * scale
 
-    Only the real voxels the block needs are read. Mirroring at the volume borders is done
-    with ``np.pad`` on the raw dtype where it can (4× fewer bytes than float32 for uint8),
-    and by index lookup where a border is mirrored more than once (tiny volumes).
-    """
-    ranges = (z_range, y_range, x_range)
-    reads = tuple(
-        slice(max(lo, 0), min(hi, n)) for (lo, hi), n in zip(ranges, reader.shape, strict=True)
-    )
-    raw = reader.read(*reads)
-    widths = [(r.start - lo, hi - r.stop) for (lo, hi), r in zip(ranges, reads, strict=True)]
-    if all(w < n for pair, n in zip(widths, raw.shape, strict=True) for w in pair):
-        padded = np.pad(raw, widths, mode="reflect") if any(map(any, widths)) else raw
-    else:
-        sources = [
-            reflect_indices(lo, hi, n) - r.start
-            for (lo, hi), n, r in zip(ranges, reader.shape, reads, strict=True)
-        ]
-        padded = raw[np.ix_(*sources)]
-    return normalizer.normalize(padded)
+
+def _denormalize(data: np.ndarray, normalizer: Normalizer, dtype: np.dtype) -> np.ndarray:
+    values = data * np.float32(normalizer.high - normalizer.low) + np.float32(normalizer.low)
+    dtype = np.dtype(dtype)
+    if dtype.kind in "ui":
+        info = np.iinfo(dtype)
+        values = np.clip(np.rint(values), info.min, info.max)
+    return values.astype(dtype, copy=False)
 
 
 def _accumulate(

@@ -199,3 +199,17 @@ def test_out_of_memory_with_one_tile_is_raised(rng):
     predictor = Predictor(_OutOfMemoryAbove(limit=0, once=False), "cpu")
     with pytest.raises(torch.OutOfMemoryError):
         predictor(np.zeros((2, 1, 8, 8), dtype=np.float32))
+
+
+def test_predictor_options_on_cpu(rng):
+    from vemrestore.config import InferenceConfig
+    from vemrestore.models import create_model
+
+    model = create_model("unet2p5d", window=3, base_channels=4, depth=2)
+    config = InferenceConfig(channels_last=True, amp_dtype="bfloat16")
+    predictor = Predictor.from_config(model, config, device="cpu")
+    assert predictor.channels_last and predictor.amp_dtype == torch.bfloat16 and not predictor.amp
+    assert predictor.batch_size(None, (3, 64, 64)) == 4, "CPU: the default batch"
+    assert predictor.batch_size(7, (3, 64, 64)) == 7
+    batch = rng.random((2, 3, 40, 48), dtype=np.float32)
+    np.testing.assert_allclose(predictor(batch), Predictor(model, "cpu")(batch), atol=1e-5)
