@@ -5,7 +5,8 @@
     python benchmarks/engine.py --no-record --cases memory        # quicker look
 
 For the identity model (pure engine overhead) and the default model (``vemrestore.pretrained
-.SUPERVISED``, what ``vemrestore denoise`` uses without ``--model``), each case reports:
+.DEFAULT_MODEL``, what ``vemrestore denoise`` uses without ``--model``; both engines load the
+same file), each case reports:
 
 - whole-volume throughput (output voxels / wall time);
 - model-alone throughput: the same predictor on batches of random tiles of the same shape
@@ -59,16 +60,21 @@ def _synthetic_volume(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
 
 
-def _checkpoint(model_name: str):
+def _checkpoint(model_name: str, default_model: Path):
     from vemrestore.checkpoint import as_checkpoint
 
     if model_name == "identity":
         from vemrestore.models import create_model
 
         return as_checkpoint(create_model("identity"))
+    return as_checkpoint(default_model)
+
+
+def _default_model() -> Path:
+    """What ``vemrestore denoise`` uses without ``--model`` (the same file for both engines)."""
     from vemrestore import pretrained
 
-    return as_checkpoint(pretrained.SUPERVISED)
+    return Path(pretrained.DEFAULT_MODEL)
 
 
 def _model_alone(predictor, tile: tuple[int, int, int], batch: int) -> float:
@@ -82,7 +88,9 @@ def _model_alone(predictor, tile: tuple[int, int, int], batch: int) -> float:
     return calls * tiles.size / (time.perf_counter() - start)
 
 
-def _case(case: str, model_name: str, workdir: Path, tile: tuple[int, int, int] | None) -> dict:
+def _case(
+    case: str, model_name: str, workdir: Path, tile: tuple[int, int, int] | None, default: Path
+) -> dict:
     """Run one case in this process; the engine is whichever ``vemrestore`` is importable."""
     from vemrestore import api
     from vemrestore.config import DistributedConfig, InferenceConfig
@@ -90,7 +98,7 @@ def _case(case: str, model_name: str, workdir: Path, tile: tuple[int, int, int] 
     from vemrestore.inference import Predictor, restore_slices
     from vemrestore.io import ArrayReader, VolumeSpec, open_volume, write_volume
 
-    checkpoint = _checkpoint(model_name)
+    checkpoint = _checkpoint(model_name, default)
     config = InferenceConfig(tile=tile) if tile else InferenceConfig()
     batch = config.batch_size or 4
     volume = _synthetic_volume(SHAPES[model_name])
@@ -196,6 +204,7 @@ def main() -> None:
     parser.add_argument("--tile", type=int, nargs=3, help="Z Y X tile (default: the engine's)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads per process")
     parser.add_argument("--before-src", type=Path, help="also run the engine from this src/")
+    parser.add_argument("--default-model", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--after-src", type=Path, default=SRC, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, default=Path(__file__).with_name("_work"))
     parser.add_argument("--no-record", action="store_true", help="print only, leave RESULTS.md")
@@ -204,10 +213,11 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     if args.case:
-        print(json.dumps(_case(args.case, args.model, args.workdir, tile)))
+        print(json.dumps(_case(args.case, args.model, args.workdir, tile, args.default_model)))
         return
 
     args.workdir.mkdir(parents=True, exist_ok=True)
+    default_model = _default_model()
     _prepare_inputs(args.workdir, args.cases)
     engines = [("after", args.after_src)]
     if args.before_src:
@@ -219,6 +229,7 @@ def main() -> None:
                 for engine, src in engines:
                     case_args = ["--case", case, "--model", model_name]
                     case_args += ["--workdir", str(args.workdir)]
+                    case_args += ["--default-model", str(default_model)]
                     if tile:
                         case_args += ["--tile", *map(str, tile)]
                     result = _run(case_args, src, args.threads)
@@ -238,7 +249,8 @@ def main() -> None:
         f"Machine: {machine_info()}; torch threads {args.threads} per process. "
         f"1/5/15-minute load average {load_before} before and {load_average()} after the run.\n\n"
         f"Volumes: random uint8, {'×'.join(map(str, SHAPES['identity']))} for the identity "
-        f"model (window 5), {'×'.join(map(str, SHAPES['default']))} for the default model. "
+        f"model (window 5), {'×'.join(map(str, SHAPES['default']))} for the default model "
+        f"({default_model.name}). "
         "Stage columns: seconds each stage worked (they overlap in time when pipelined).\n\n"
         f"{header}\n" + "\n".join(rows)
     )

@@ -3,7 +3,7 @@
     python benchmarks/tile_size.py                # records benchmarks/RESULTS.md
     python benchmarks/tile_size.py --no-record
 
-The default model (``vemrestore.pretrained.SUPERVISED``) restores a 1024×1024 crop of real
+The default model (``vemrestore.pretrained.DEFAULT_MODEL``) restores a 1024×1024 crop of real
 EM (``../shared/data``, or random uint8 data when absent) with in-plane tiles of at most
 ``T`` spread evenly over the plane (``geometry.fitted_tile``), and with the fixed 256×256
 tiles used before. Quality: PSNR of each tiled result against the same model run on the
@@ -59,7 +59,7 @@ def main() -> None:
     from vemrestore.config import InferenceConfig
     from vemrestore.geometry import AxisTiling, fitted_tile
 
-    checkpoint = as_checkpoint(pretrained.SUPERVISED)
+    checkpoint = as_checkpoint(pretrained.DEFAULT_MODEL)
     volume, source = _crop(args.slices)
     window = int(getattr(checkpoint.model, "window", 1))
     settings = {"256 fixed (before)": 256}
