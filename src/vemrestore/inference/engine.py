@@ -227,7 +227,7 @@ def _tensor_predictor(
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """The batch function on tensors: a ``Predictor`` as it is, a numpy function wrapped."""
     if isinstance(predict, Predictor):
-        return predict.predict
+        return lambda batch: predict.predict(predict.upload(batch))
     return lambda batch: torch.from_numpy(np.asarray(predict(batch.numpy()), dtype=np.float32))
 
 

@@ -91,7 +91,7 @@ class Predictor:
 
     def upload(self, tensor: torch.Tensor) -> torch.Tensor:
         """A host tensor on the device; from pinned memory and asynchronous on CUDA."""
-        if self.device.type == "cuda":
+        if self.device.type == "cuda" and tensor.device.type == "cpu":
             return tensor.pin_memory().to(self.device, non_blocking=True)
         return tensor.to(self.device)
 
