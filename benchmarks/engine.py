@@ -1,144 +1,260 @@
-"""Throughput and peak memory of the whole-volume engine (issue: core engine).
+"""Throughput, engine efficiency, stage times and peak memory of the whole-volume engine.
 
-    python benchmarks/engine.py            # all cases, records benchmarks/RESULTS.md
-    python benchmarks/engine.py --big-gib 0.5 --no-record   # quicker look
+    python benchmarks/engine.py                                   # records RESULTS.md
+    python benchmarks/engine.py --before-src /tmp/before/src      # also the old engine, same run
+    python benchmarks/engine.py --no-record --cases memory        # quicker look
 
-Each case runs in its own process so its peak RSS (``memory.peak_rss_mib``) is its own:
-- identity model on a synthetic 64×1024×1024 uint8 volume in memory: pure engine overhead;
-- unet2p5d (random weights; speed only) on the same volume: a small real model;
-- identity model, file to file, on a ≥ 4 GiB uncompressed (memory-mappable) TIFF: memory bound.
+For the identity model (pure engine overhead) and the default model (``vemrestore.pretrained
+.DEFAULT_MODEL``, what ``vemrestore denoise`` uses without ``--model``; both engines load the
+same file), each case reports:
+
+- whole-volume throughput (output voxels / wall time);
+- model-alone throughput: the same predictor on batches of random tiles of the same shape
+  and batch size (tile voxels / time), measured in the same process just before;
+- their ratio, the engine efficiency (tile overlap counts against it);
+- the seconds each engine stage worked (read, normalise, predict, blend, write): the
+  stages overlap in time, so they may sum past the wall time;
+- the process's own peak RSS.
+
+Cases: in memory (``restore_slices`` on an array), TIFF → TIFF and Zarr → Zarr (streamed in
+one process, as ``restore_file`` does), and Zarr → Zarr in blocks of 8×512×512 on 1 and 2
+local Dask workers (``restore_blocks``; throughput only, the stages run in the workers; the
+wall time includes starting the cluster). Each case runs
+in its own process. With ``--before-src`` every case also runs with that source tree on the
+path (e.g. ``git archive main src | tar -x -C /tmp/before``), interleaved with this one, so
+both see the same machine load.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
+import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import tifffile
 import torch
 from memory import peak_rss_mib
-from results import machine_info, update_section
+from results import load_average, machine_info, publish
 
-SMALL_SHAPE = (64, 1024, 1024)
-BIG_SLICE = (2048, 2048)
+SRC = Path(__file__).resolve().parents[1] / "src"
+SHAPES = {"identity": (16, 1024, 1024), "default": (1, 1024, 1024)}
+"""Volume per model: large enough for a stable rate, small enough for a short run."""
+
+BLOCK, BLOCK_CHUNKS = (8, 512, 512), (8, 256, 256)
+"""Blocks small enough that the benchmark volumes make several (4 for the default model)."""
+
+CASES = ("memory", "tiff", "zarr", "blocks-1", "blocks-2")
+STAGES = ("read", "normalise", "predict", "blend", "write")
+MODEL_ALONE_S = 2.0
+"""Seconds of model-alone timing per case (after one warm-up call)."""
 
 
 def _synthetic_volume(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
-    """EM-like uint8 texture: smooth blobs plus noise (content does not change engine speed)."""
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, size=shape, dtype=np.uint8)
+    """Random uint8 voxels: content does not change the engine's speed."""
+    return np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
 
 
-def _case_in_memory(model_name: str) -> dict:
-    from vemrestore import restore
-    from vemrestore.models import create_model
+def _checkpoint(model_name: str, default_model: Path):
+    from vemrestore.checkpoint import as_checkpoint
 
-    torch.set_num_threads(2)
-    volume = _synthetic_volume(SMALL_SHAPE)
-    model = create_model(model_name)
-    start = time.perf_counter()
-    restored = restore(volume, model)
-    seconds = time.perf_counter() - start
     if model_name == "identity":
-        assert np.array_equal(restored, volume), "identity engine must be exact"
-    return {"voxels": volume.size, "seconds": seconds, "peak_rss_mib": peak_rss_mib()}
+        from vemrestore.models import create_model
+
+        return as_checkpoint(create_model("identity"))
+    return as_checkpoint(default_model)
 
 
-def _case_big_file(workdir: Path) -> dict:
-    from vemrestore import restore_file
-    from vemrestore.checkpoint import save_checkpoint
-    from vemrestore.config import NormalizationConfig
-    from vemrestore.models import create_model
+def _default_model() -> Path:
+    """What ``vemrestore denoise`` uses without ``--model`` (the same file for both engines)."""
+    from vemrestore import pretrained
 
-    torch.set_num_threads(2)
-    source, target = workdir / "big.tif", workdir / "big_restored.tif"
-    checkpoint = workdir / "identity.pt"
-    save_checkpoint(checkpoint, create_model("identity"), NormalizationConfig())
+    return Path(pretrained.DEFAULT_MODEL)
+
+
+def _model_alone(predictor, tile: tuple[int, int, int], batch: int) -> float:
+    """Tile voxels per second of the predictor alone on random (batch, *tile) float32 input."""
+    tiles = np.random.default_rng(1).random((batch, *tile), dtype=np.float32)
+    predictor(tiles)
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < MODEL_ALONE_S:
+        predictor(tiles)
+        calls += 1
+    return calls * tiles.size / (time.perf_counter() - start)
+
+
+def _case(
+    case: str, model_name: str, workdir: Path, tile: tuple[int, int, int] | None, default: Path
+) -> dict:
+    """Run one case in this process; the engine is whichever ``vemrestore`` is importable."""
+    from vemrestore import api
+    from vemrestore.config import DistributedConfig, InferenceConfig
+    from vemrestore.data.normalization import fit_normalizer
+    from vemrestore.inference import Predictor, restore_slices
+    from vemrestore.io import ArrayReader, VolumeSpec, open_volume, write_volume
+
+    checkpoint = _checkpoint(model_name, default)
+    config = InferenceConfig(tile=tile) if tile else InferenceConfig()
+    batch = config.batch_size or 4
+    volume = _synthetic_volume(SHAPES[model_name])
+    source = workdir / f"{model_name}.{'tif' if case == 'tiff' else 'zarr'}"
+    target = workdir / f"{model_name}_restored.{'tif' if case == 'tiff' else 'zarr'}"
+    shutil.rmtree(target, ignore_errors=True)
+    stage_times = None
+    if "times" in inspect.signature(restore_slices).parameters and case[:6] != "blocks":
+        from vemrestore.inference import StageTimes
+
+        stage_times = StageTimes()
+    options = {"times": stage_times} if stage_times is not None else {}
+
+    reader = ArrayReader(volume) if case == "memory" else open_volume(source)
+    grid = api._plan_grid(reader, checkpoint, config)
+    predictor = Predictor(checkpoint.model, "cpu")
+    model_alone = _model_alone(predictor, _tile(grid), batch)
     start = time.perf_counter()
-    restore_file(source, target, checkpoint, overwrite=True)
+    if case.startswith("blocks"):
+        workers = int(case.split("-")[1])
+        blocks = DistributedConfig(workers=workers, block=BLOCK, chunks=BLOCK_CHUNKS)
+        summary = api.restore_blocks(source, target, checkpoint, config, blocks, overwrite=True)
+        assert summary.complete
+    else:
+        normalizer = fit_normalizer(checkpoint.normalization, reader)
+        slices = restore_slices(reader, predictor, normalizer, grid, batch, np.uint8, **options)
+        if case == "memory":
+            restored = np.stack(list(slices))
+        else:
+            spec = VolumeSpec(reader.shape, np.dtype(np.uint8))
+            write_volume(target, slices, spec, overwrite=True)
     seconds = time.perf_counter() - start
     peak = peak_rss_mib()
-    with tifffile.TiffFile(source) as a, tifffile.TiffFile(target) as b:
-        depth = len(a.pages)
-        for z in (0, depth // 2, depth - 1):
-            assert np.array_equal(a.pages[z].asarray(), b.pages[z].asarray()), f"slice {z} differs"
-        voxels = depth * BIG_SLICE[0] * BIG_SLICE[1]
-        bigtiff = b.is_bigtiff
-    target.unlink()
-    return {"voxels": voxels, "seconds": seconds, "peak_rss_mib": peak, "output_bigtiff": bigtiff}
+    if model_name == "identity":
+        if case != "memory":
+            with open_volume(target) as written:
+                restored = written.read(slice(None))
+        assert np.array_equal(restored, volume), "the identity engine must be exact"
+    reader.close()
+    return {
+        "voxels": volume.size,
+        "seconds": seconds,
+        "model_alone": model_alone,
+        "tile": list(_tile(grid)),
+        "batch": batch,
+        "stages": stage_times.as_dict() if stage_times is not None else None,
+        "peak_rss_mib": peak,
+    }
 
 
-def _write_big_tiff(path: Path, gib: float) -> int:
-    """Stream an uncompressed contiguous TIFF of about ``gib`` GiB; returns its slice count."""
-    depth = int(np.ceil(gib * 2**30 / (BIG_SLICE[0] * BIG_SLICE[1])))
-    block = _synthetic_volume((8, *BIG_SLICE), seed=1)
-    slices = (block[z % len(block)] for z in range(depth))
-    tifffile.imwrite(path, slices, shape=(depth, *BIG_SLICE), dtype=np.uint8, bigtiff=True)
-    return depth
+def _tile(grid) -> tuple[int, int, int]:
+    """The grid's (z, y, x) tile (the engine before this issue has no ``TileGrid.tile``)."""
+    return grid.z.tile, grid.y.tile, grid.x.tile
 
 
-def _run_case(args: list[str]) -> dict:
+def _prepare_inputs(workdir: Path, cases: list[str]) -> None:
+    from vemrestore.io import VolumeSpec, write_volume
+
+    for model_name, shape in SHAPES.items():
+        volume = _synthetic_volume(shape)
+        spec = VolumeSpec(shape, np.dtype(np.uint8))
+        if "tiff" in cases:
+            write_volume(workdir / f"{model_name}.tif", iter(volume), spec, overwrite=True)
+        if any(case in ("zarr", "blocks-1", "blocks-2") for case in cases):
+            write_volume(workdir / f"{model_name}.zarr", iter(volume), spec, overwrite=True)
+
+
+def _run(args: list[str], src: Path, threads: int) -> dict:
+    environment = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": str(threads)}
     done = subprocess.run(
-        [sys.executable, __file__, *args], capture_output=True, text=True, check=False
+        [sys.executable, __file__, *args, "--threads", str(threads)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=environment,
     )
     if done.returncode != 0:
         raise RuntimeError(f"case {args} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _row(case: str, model_name: str, engine: str, result: dict) -> str:
+    rate = result["voxels"] / result["seconds"] / 1e6
+    alone = result["model_alone"] / 1e6
+    stages = result["stages"]
+    stage_cells = (
+        " | ".join(f"{stages[name]:.2f}" for name in STAGES) if stages else " | ".join("—" * 5)
+    )
+    tile = "×".join(map(str, result["tile"]))
+    return (
+        f"| {case} | {model_name} | {engine} | {tile} | {rate:.2f} | {alone:.2f} "
+        f"| {rate / alone:.0%} | {result['seconds']:.1f} | {stage_cells} "
+        f"| {result['peak_rss_mib']:.0f} |"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--case", choices=["identity", "unet2p5d", "big"], help=argparse.SUPPRESS)
+    parser.add_argument("--case", choices=CASES, help=argparse.SUPPRESS)
+    parser.add_argument("--model", choices=tuple(SHAPES), help=argparse.SUPPRESS)
+    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
+    parser.add_argument("--models", nargs="+", choices=tuple(SHAPES), default=list(SHAPES))
+    parser.add_argument("--tile", type=int, nargs=3, help="Z Y X tile (default: the engine's)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads per process")
+    parser.add_argument("--before-src", type=Path, help="also run the engine from this src/")
+    parser.add_argument("--default-model", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--after-src", type=Path, default=SRC, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, default=Path(__file__).with_name("_work"))
-    parser.add_argument("--big-gib", type=float, default=4.0)
     parser.add_argument("--no-record", action="store_true", help="print only, leave RESULTS.md")
     args = parser.parse_args()
+    tile = tuple(args.tile) if args.tile else None
 
-    if args.case == "big":
-        print(json.dumps(_case_big_file(args.workdir)))
-        return
+    torch.set_num_threads(args.threads)
     if args.case:
-        print(json.dumps(_case_in_memory(args.case)))
+        print(json.dumps(_case(args.case, args.model, args.workdir, tile, args.default_model)))
         return
 
     args.workdir.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for name in ("identity", "unet2p5d"):
-        result = _run_case(["--case", name])
-        rows.append((f"{name}, in memory, 64×1024×1024 uint8", result))
-        print(rows[-1])
-    big = args.workdir / "big.tif"
-    depth = _write_big_tiff(big, args.big_gib)
+    default_model = _default_model()
+    _prepare_inputs(args.workdir, args.cases)
+    engines = [("after", args.after_src)]
+    if args.before_src:
+        engines.append(("before", args.before_src))
+    load_before, rows, started = load_average(), [], time.perf_counter()
     try:
-        result = _run_case(["--case", "big", "--workdir", str(args.workdir)])
+        for case in args.cases:
+            for model_name in args.models:
+                for engine, src in engines:
+                    case_args = ["--case", case, "--model", model_name]
+                    case_args += ["--workdir", str(args.workdir)]
+                    case_args += ["--default-model", str(default_model)]
+                    if tile:
+                        case_args += ["--tile", *map(str, tile)]
+                    result = _run(case_args, src, args.threads)
+                    rows.append(_row(case, model_name, engine, result))
+                    print(rows[-1], flush=True)
     finally:
-        big.unlink(missing_ok=True)
-    size_gib = depth * BIG_SLICE[0] * BIG_SLICE[1] / 2**30
-    rows.append(
-        (f"identity, TIFF file → TIFF file, {depth}×2048×2048 uint8 ({size_gib:.1f} GiB)", result)
+        shutil.rmtree(args.workdir, ignore_errors=True)
+    minutes = (time.perf_counter() - started) / 60
+    header = (
+        "| case | model | engine | tile | Mvoxel/s | model alone (Mvoxel/s) | efficiency "
+        "| seconds | read | normalise | predict | blend | write | peak RSS (MiB) |\n"
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
-    print(rows[-1])
-
-    table = ["| case | Mvoxel/s | seconds | peak RSS (MiB) |", "|---|---:|---:|---:|"]
-    for label, r in rows:
-        table.append(
-            f"| {label} | {r['voxels'] / r['seconds'] / 1e6:.1f} | {r['seconds']:.1f} "
-            f"| {r['peak_rss_mib']:.0f} |"
-        )
+    command = "python benchmarks/engine.py " + " ".join(sys.argv[1:])
     body = (
-        f"Command: `python benchmarks/engine.py --big-gib {args.big_gib}`\n\n"
-        f"Machine: {machine_info()}; torch threads 2. Default tiling (model window, 256, 256), "
-        "overlap (window // 2, 32, 32), batch 4. Peak RSS is the whole process (Python, torch, "
-        "input and output arrays for the in-memory cases).\n\n" + "\n".join(table)
+        f"Command: `{command.strip()}` ({minutes:.1f} min)\n\n"
+        f"Machine: {machine_info()}; torch threads {args.threads} per process. "
+        f"1/5/15-minute load average {load_before} before and {load_average()} after the run.\n\n"
+        f"Volumes: random uint8, {'×'.join(map(str, SHAPES['identity']))} for the identity "
+        f"model (window 5), {'×'.join(map(str, SHAPES['default']))} for the default model "
+        f"({default_model.name}). "
+        "Stage columns: seconds each stage worked (they overlap in time when pipelined).\n\n"
+        f"{header}\n" + "\n".join(rows)
     )
-    if not args.no_record:
-        update_section("Engine (benchmarks/engine.py)", body)
-    print(body)
+    publish("Engine (benchmarks/engine.py)", body, record=not args.no_record)
 
 
 if __name__ == "__main__":

@@ -36,3 +36,15 @@ def update_section(title: str, body: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + section
     RESULTS.write_text(text)
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load average, e.g. ``2.1/1.8/1.5`` (timings depend on it)."""
+    return "/".join(f"{value:.1f}" for value in os.getloadavg())
+
+
+def publish(title: str, body: str, record: bool) -> None:
+    """Print a section and, if ``record``, put it into RESULTS.md."""
+    print(body)
+    if record:
+        update_section(title, body)

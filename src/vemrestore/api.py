@@ -193,6 +193,9 @@ def restore_blocks(
             output_dtype=str(dtype),
             device=config.device,
             amp=config.amp,
+            amp_dtype=config.amp_dtype,
+            channels_last=config.channels_last,
+            torch_compile=config.torch_compile,
             model_digest=model_digest(checkpoint.model),
         )
         spec = VolumeSpec(reader.shape, dtype, reader.spec.voxel_size)
@@ -304,13 +307,13 @@ def _restore_reader(
 ):
     grid = _plan_grid(reader, checkpoint, config)
     normalizer = fit_normalizer(checkpoint.normalization, reader)
-    predictor = Predictor(checkpoint.model, config.device, config.amp)
+    predictor = Predictor.from_config(checkpoint.model, config)
     return restore_slices(
         reader,
         predictor,
         normalizer,
         grid,
-        config.batch_size,
+        predictor.batch_size(config.batch_size, grid.tile),
         config.resolved_dtype(reader.dtype),
         progress,
     )
@@ -319,7 +322,7 @@ def _restore_reader(
 def _plan_grid(reader: VolumeReader, checkpoint: Checkpoint, config: InferenceConfig) -> TileGrid:
     window = int(getattr(checkpoint.model, "window", 1))
     try:
-        tile, overlap = config.resolved_tiling(window)
+        tile, overlap = config.resolved_tiling(window, reader.shape)
     except ValueError as error:
         raise VemRestoreError(f"tiling: {error}") from None
     if tile[0] != window and not getattr(checkpoint.model, "accepts_any_window", False):

@@ -24,6 +24,7 @@ from vemrestore.pretrained import DEFAULT_MODEL
 
 BLOCKS = "Block-wise runs (.zarr output)"
 KEY_SLICES = "Key-slice acquisitions"
+GPU = "GPU"
 
 app = typer.Typer(
     help="Fast-Scan, AI-Restore: restore noisy fast-scan volume EM.",
@@ -99,13 +100,28 @@ def denoise(
         ),
     ] = False,
     tile: Annotated[
-        str | None, typer.Option(help="Tile size Z,Y,X (default: model window,256,256).")
+        str | None, typer.Option(help="Tile size Z,Y,X (default: model window, ≤512,≤512 fitted).")
     ] = None,
     overlap: Annotated[
         str | None, typer.Option(help="Tile overlap Z,Y,X (default: window//2,32,32).")
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Tiles per network call.")] = 4,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(help="Tiles per network call (default: 4 on CPU, what fits on a GPU)."),
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    amp_dtype: Annotated[
+        str,
+        typer.Option(help="GPU mixed precision: float16 or bfloat16.", rich_help_panel=GPU),
+    ] = "float16",
+    channels_last: Annotated[
+        bool,
+        typer.Option("--channels-last", help="Pixel-major GPU activations.", rich_help_panel=GPU),
+    ] = False,
+    torch_compile: Annotated[
+        bool,
+        typer.Option("--compile", help="Compile the network (slow start).", rich_help_panel=GPU),
+    ] = False,
     float32: Annotated[
         bool, typer.Option("--float32", help="Write float32 instead of the input dtype.")
     ] = False,
@@ -195,6 +211,9 @@ def denoise(
             overlap=_triple("--overlap", overlap),
             batch_size=batch_size,
             device=device,
+            amp_dtype=amp_dtype,
+            channels_last=channels_last,
+            torch_compile=torch_compile,
             output_dtype="float32" if float32 else "same",
         )
         distributed = DistributedConfig(

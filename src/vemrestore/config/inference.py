@@ -7,6 +7,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from vemrestore.geometry.tiling import fitted_tile
+
 Triple = tuple[int, int, int]
 
 MAX_BATCH_VOXELS = 2**27
@@ -25,21 +27,38 @@ def check_batch_voxels(tile: Triple, batch_size: int) -> None:
         )
 
 
+DEFAULT_TILE_YX = 512
+"""Largest default in-plane tile: chosen by measured whole-volume throughput on CPU
+(benchmarks/RESULTS.md, "Tile size"); larger tiles recompute less overlap."""
+
+DEFAULT_BATCH_SIZE = 4
+"""Tiles per network call on CPU (and wherever free memory cannot be measured)."""
+
+
 class InferenceConfig(BaseModel):
     """How a volume is cut into tiles and run through the network.
 
     ``tile``/``overlap`` are (z, y, x) in voxels; None picks defaults from the model: tile
-    depth = the model's window, 256×256 in-plane, overlap (window // 2, 32, 32). A larger
+    depth = the model's window, in-plane at most 512×512 spread evenly over the plane,
+    overlap (window // 2, 32, 32). A larger
     overlap costs time but lets each voxel be predicted from more positions in the window.
+
+    ``batch_size`` None: ``DEFAULT_BATCH_SIZE`` tiles per network call on CPU, on a GPU as
+    many as half its free memory holds. On a GPU, ``amp`` (default on) runs the network in
+    ``amp_dtype``; ``channels_last`` and ``torch_compile`` may speed it up further
+    (``torch_compile`` costs a slow first call).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     tile: Triple | None = None
     overlap: Triple | None = None
-    batch_size: int = Field(4, ge=1, le=4096)
+    batch_size: int | None = Field(None, ge=1, le=4096)
     device: str = "auto"
     amp: bool | None = None
+    amp_dtype: Literal["float16", "bfloat16"] = "float16"
+    channels_last: bool = False
+    torch_compile: bool = False
     output_dtype: Literal["same", "float32"] = "same"
 
     @model_validator(mode="after")
@@ -49,17 +68,25 @@ class InferenceConfig(BaseModel):
         if self.overlap is not None and min(self.overlap) < 0:
             raise ValueError(f"overlaps must be >= 0, got {self.overlap}")
         if self.tile is not None:
-            check_batch_voxels(self.tile, self.batch_size)
+            check_batch_voxels(self.tile, self.batch_size or DEFAULT_BATCH_SIZE)
         return self
 
-    def resolved_tiling(self, window: int) -> tuple[Triple, Triple]:
-        """Tile and overlap with defaults filled in; overlap must be below the tile size."""
-        tile = self.tile or (window, 256, 256)
+    def resolved_tiling(self, window: int, shape: tuple[int, int, int]) -> tuple[Triple, Triple]:
+        """Tile and overlap for a (Z, Y, X) volume of ``shape``, with defaults filled in.
+
+        The default in-plane tile is at most ``DEFAULT_TILE_YX``, shrunk so that its tiles
+        cover the plane evenly (``geometry.fitted_tile``); a given ``tile`` is kept as it is.
+        Overlap must be below the tile size.
+        """
+        tile = self.tile or (window, DEFAULT_TILE_YX, DEFAULT_TILE_YX)
         overlap = self.overlap or (tile[0] // 2, min(32, tile[1] // 2), min(32, tile[2] // 2))
+        if self.tile is None:
+            planes = zip(shape[1:], tile[1:], overlap[1:], strict=True)
+            tile = (tile[0], *(fitted_tile(n, t, o) for n, t, o in planes))
         for axis, t, o in zip("zyx", tile, overlap, strict=True):
             if o >= t:
                 raise ValueError(f"overlap along {axis} ({o}) must be smaller than the tile ({t})")
-        check_batch_voxels(tile, self.batch_size)
+        check_batch_voxels(tile, self.batch_size or DEFAULT_BATCH_SIZE)
         return tile, overlap
 
     def resolved_dtype(self, input_dtype: np.dtype) -> np.dtype:

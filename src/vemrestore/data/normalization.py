@@ -22,16 +22,18 @@ class Normalizer:
 
     def normalize(self, data: np.ndarray) -> np.ndarray:
         """Any dtype in, float32 out."""
-        scale = np.float32(1.0 / (self.high - self.low))
-        return (data.astype(np.float32) - np.float32(self.low)) * scale
+        values = np.subtract(data, np.float32(self.low), dtype=np.float32)  # exact cast first
+        values *= np.float32(1.0 / (self.high - self.low))
+        return values
 
     def denormalize(self, data: np.ndarray, dtype: np.dtype) -> np.ndarray:
         """Invert ``normalize``; integers are rounded and clipped to the dtype's range."""
-        values = data * np.float32(self.high - self.low) + np.float32(self.low)
+        values = data * np.float32(self.high - self.low)  # a new array, modified in place
+        values += np.float32(self.low)
         dtype = np.dtype(dtype)
         if dtype.kind in "ui":
             info = np.iinfo(dtype)
-            values = np.clip(np.rint(values), info.min, info.max)
+            np.clip(np.rint(values, out=values), info.min, info.max, out=values)
         return values.astype(dtype, copy=False)
 
 

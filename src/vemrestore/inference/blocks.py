@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import cloudpickle
 import numpy as np
@@ -25,6 +25,7 @@ from torch import nn
 
 from vemrestore import __version__
 from vemrestore.checkpoint import Checkpoint
+from vemrestore.config.inference import DEFAULT_BATCH_SIZE
 from vemrestore.data.normalization import Normalizer
 from vemrestore.geometry.blocks import Block
 from vemrestore.geometry.tiling import TileGrid
@@ -42,7 +43,8 @@ class BlockJob:
     """What all blocks of one restoration share: picklable, absolute paths, no open handles.
 
     ``run_id`` is new for every job, so worker caches never serve one run's model or reader
-    to the next (the same cluster may serve many runs).
+    to the next (the same cluster may serve many runs). ``batch_size`` None: each worker
+    sizes it for its device (``Predictor.batch_size``).
     """
 
     input_path: str
@@ -50,12 +52,15 @@ class BlockJob:
     output_path: str
     grid: TileGrid
     normalizer: Normalizer
-    batch_size: int
+    batch_size: int | None
     input_dtype: str
     output_dtype: str
     device: str
     amp: bool | None
     model_digest: str
+    amp_dtype: Literal["float16", "bfloat16"] = "float16"
+    channels_last: bool = False
+    torch_compile: bool = False
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
 
@@ -78,6 +83,7 @@ class _WorkerState:
     rank_on_host: int = 0
     run_id: str | None = None
     predictor: Predictor | None = None
+    batch_size: int = 1
     reader: VolumeReader | None = None
 
 
@@ -113,7 +119,15 @@ def restore_block(job: BlockJob, block: Block, model: Checkpoint | bytes) -> str
     if _STATE.run_id != job.run_id:
         release_worker_state()
         checkpoint = cloudpickle.loads(model) if isinstance(model, bytes) else model
-        _STATE.predictor = Predictor(checkpoint.model, _worker_device(job.device), job.amp)
+        _STATE.predictor = Predictor(
+            checkpoint.model,
+            _worker_device(job.device),
+            job.amp,
+            amp_dtype=job.amp_dtype,
+            channels_last=job.channels_last,
+            torch_compile=job.torch_compile,
+        )
+        _STATE.batch_size = _STATE.predictor.batch_size(job.batch_size, job.grid.tile)
         _STATE.reader = open_volume(job.input_path, array=job.array)
         _STATE.run_id = job.run_id
     predictor, source = _STATE.predictor, _BlockInput(_STATE.reader, block)
@@ -123,7 +137,7 @@ def restore_block(job: BlockJob, block: Block, model: Checkpoint | bytes) -> str
         predictor,
         job.normalizer,
         job.grid,
-        job.batch_size,
+        _STATE.batch_size,
         np.dtype(job.output_dtype),
         region=block.write_region,
     )
@@ -142,8 +156,10 @@ def _worker_device(requested: str) -> str:
 def estimated_worker_bytes(job: BlockJob, block: Block, chunk_depth: int) -> int:
     """Upper estimate of a worker's peak memory while restoring ``block``.
 
-    The read region in the input dtype, (tile depth + 1) float32 accumulator slices, one
-    z-row of padded input (raw and float32), the batch in and out, and one output slab.
+    The read region in the input dtype, (tile depth + 1) float32 accumulator slices and
+    tile depth finished slices waiting to be written, three z-rows of padded input (raw and
+    float32: one being read, one queued, one being predicted), the batch in and out, and
+    one output slab.
     """
     grid = job.grid
     (z0, z1), (y0, y1), (x0, x1) = block.write
@@ -158,8 +174,9 @@ def estimated_worker_bytes(job: BlockJob, block: Block, chunk_depth: int) -> int
         PROCESS_BASELINE_BYTES
         + read_z * read_y * read_x * in_size
         + (grid.z.tile + 1) * plane * 4
-        + grid.z.tile * read_plane * (in_size + 2 * 4)
-        + 3 * job.batch_size * tile_voxels * 4
+        + grid.z.tile * plane * out_size
+        + 3 * grid.z.tile * read_plane * (in_size + 4)
+        + 3 * (job.batch_size or DEFAULT_BATCH_SIZE) * tile_voxels * 4
         + min(chunk_depth, z1 - z0) * plane * out_size
     )
 
@@ -235,6 +252,9 @@ def provenance(
             "batch_size": job.batch_size,
             "device": job.device,
             "amp": job.amp,
+            "amp_dtype": job.amp_dtype,
+            "channels_last": job.channels_last,
+            "torch_compile": job.torch_compile,
             "output_dtype": job.output_dtype,
             "block": list(block_shape),
         },

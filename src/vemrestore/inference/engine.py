@@ -1,11 +1,21 @@
-"""Tiled, blended, streaming restoration with bounded memory.
+"""Tiled, blended, streaming restoration with bounded memory, its stages overlapped in time.
 
-The engine walks the tile grid one z-row of tiles at a time. For each row it reads only the
-input that row needs, cuts the (reflect-padded) tiles, runs them through the network in
-batches and adds the weighted predictions into per-slice accumulators. As soon as no later
-tile can touch a slice, that slice is divided by its total weight, converted back to the
-output dtype and yielded. Memory is therefore about (tile depth + 1) slices of float32,
-independent of the number of slices; the writer streams the yielded slices to disk.
+The engine walks the tile grid one z-row of tiles at a time, in three stages:
+
+1. **load**: read the input the row needs (reflect-padded at the volume borders), move it
+   to the device in its own dtype and normalise it there;
+2. **predict and blend**: cut the row's tiles, run them through the network in batches and
+   add the weighted predictions into per-slice accumulators on the device (``blending``);
+   as soon as no later tile can touch a slice, finish it (divide by its total weight,
+   denormalise, cast to the output dtype) and copy it to the host;
+3. **write**: the caller consumes the finished slices (e.g. a writer streaming to disk).
+
+Pipelined (the default), stages 1 and 2 run in background threads, one row and a few
+slices ahead of the next stage, so reading the next row, running the network on this one
+and writing finished slices overlap. Memory is therefore about (tile depth + 1) float32
+accumulator slices, three rows of input and tile-depth finished slices, independent of the
+number of slices. Pipelined or not, the numbers are the same: each stage does the same
+arithmetic in the same order.
 
 A ``region`` restricts the work to the tiles of the *same global grid* that touch it, added
 in the same order, so restoring a volume region by region (e.g. one block per worker) gives
@@ -15,92 +25,219 @@ the same numbers as restoring it in one go.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from vemrestore.data.normalization import Normalizer
 from vemrestore.geometry import TileGrid, reflect_indices
+from vemrestore.inference.blending import Region, SliceBlender, normalize_tensor
+from vemrestore.inference.pipeline import StageTimes, in_background
+from vemrestore.inference.predictor import Predictor
 from vemrestore.io.base import VolumeReader
 
 BatchPredictor = Callable[[np.ndarray], np.ndarray]
 """(B, D, H, W) float32 -> (B, D, H, W) float32, e.g. ``vemrestore.inference.Predictor``."""
 
-Region = tuple[slice, slice, slice]
-"""A (z, y, x) box of the volume, as slices with explicit start and stop."""
+__all__ = ["BatchPredictor", "Region", "StageTimes", "restore_slices"]
+
+_TORCH_ON_CPU = False
+"""Run the device (torch) arithmetic on CPU too: for tests of the GPU code path."""
 
 
 def restore_slices(
     reader: VolumeReader,
-    predict: BatchPredictor,
+    predict: BatchPredictor | Predictor,
     normalizer: Normalizer,
     grid: TileGrid,
     batch_size: int,
     output_dtype: np.dtype,
     progress: bool = False,
     region: Region | None = None,
+    *,
+    pipelined: bool = True,
+    times: StageTimes | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield the restored ``region`` (default: the whole volume) slice by slice.
 
     Each yielded array is one (region Y, region X) slice of ``output_dtype``, in z order.
+    ``predict`` is a ``Predictor`` (tiles stay on its device) or any numpy batch function
+    (run on the CPU). ``pipelined=False`` runs the stages in turn in the caller's thread.
+    ``times``, if given, collects the seconds spent per stage.
     """
-    region = region or tuple(slice(0, n) for n in reader.shape)
-    (z0, z1), (y0, y1), (x0, x1) = ((r.start, r.stop) for r in region)
-    z_starts = grid.z.starts_touching(z0, z1)
-    y_starts = grid.y.starts_touching(y0, y1)
-    x_starts = grid.x.starts_touching(x0, x1)
-    y_range = (y_starts[0], y_starts[-1] + grid.y.tile)
-    x_range = (x_starts[0], x_starts[-1] + grid.x.tile)
-    yx_tiles = [(ys, xs) for ys in y_starts for xs in x_starts]
-    # Every network call gets the same number of tiles (a short batch is padded by repeating
-    # its last tile): a network's per-tile output can depend on the batch size (oneDNN and
-    # cuDNN choose algorithms by shape), and any region must give the numbers of the whole.
-    call_size = min(batch_size, len(grid.y.starts) * len(grid.x.starts))
-    yx_weight_sum = np.outer(grid.y.weight_sum[y0:y1], grid.x.weight_sum[x0:x1])
-    accumulators: dict[int, np.ndarray] = {}
-    next_to_yield = z0
-
-    total_tiles = len(z_starts) * len(yx_tiles)
-    with tqdm(total=total_tiles, unit="tile", disable=not progress, desc="restoring") as bar:
-        for row, z_start in enumerate(z_starts):
-            slab = _read_padded_block(
-                reader, normalizer, (z_start, z_start + grid.z.tile), y_range, x_range
-            )
-            z_lo, z_hi, z_in_tile = grid.z.real_span(z_start)
-            for z in range(max(z_lo, z0), min(z_hi, z1)):
-                if z not in accumulators:
-                    accumulators[z] = np.zeros((y1 - y0, x1 - x0), dtype=np.float32)
-            for first in range(0, len(yx_tiles), batch_size):
-                batch_tiles = yx_tiles[first : first + batch_size]
-                tiles = [
-                    slab[
-                        :,
-                        ys - y_range[0] : ys - y_range[0] + grid.y.tile,
-                        xs - x_range[0] : xs - x_range[0] + grid.x.tile,
-                    ]
-                    for ys, xs in batch_tiles
-                ]
-                tiles += tiles[-1:] * (call_size - len(tiles))
-                predictions = predict(np.stack(tiles))[: len(batch_tiles)]
-                for (ys, xs), prediction in zip(batch_tiles, predictions, strict=True):
-                    _accumulate(accumulators, grid, region, prediction, z_start, ys, xs)
-                bar.update(len(batch_tiles))
-            done_below = z_starts[row + 1] if row + 1 < len(z_starts) else z1
-            while next_to_yield < min(done_below, z1):
-                total = accumulators.pop(next_to_yield)
-                total /= grid.z.weight_sum[next_to_yield] * yx_weight_sum
-                yield normalizer.denormalize(total, output_dtype)
-                next_to_yield += 1
+    plan = _RowPlan(grid, region or tuple(slice(0, n) for n in reader.shape), batch_size)
+    device = predict.device if isinstance(predict, Predictor) else torch.device("cpu")
+    times = times if times is not None else StageTimes()
+    blender = SliceBlender(
+        grid, plan.region, normalizer, output_dtype, device, torch_on_cpu=_TORCH_ON_CPU
+    )
+    rows = _load_rows(reader, plan, _normaliser(normalizer, predict, blender.on_host), times)
+    stack = (lambda tiles: torch.from_numpy(np.stack(tiles))) if blender.on_host else torch.stack
+    with tqdm(total=plan.n_tiles, unit="tile", disable=not progress, desc="restoring") as bar:
+        if pipelined:
+            rows = in_background(rows, ahead=1, name="vemrestore-load")
+        finished = _predict_and_blend(
+            rows, stack, _tensor_predictor(predict), blender, plan, times, bar
+        )
+        if pipelined:
+            finished = in_background(finished, ahead=grid.z.tile, name="vemrestore-predict")
+        try:
+            for host_slice, ready in finished:
+                if ready is not None:
+                    ready.synchronize()
+                with times.timing("write"):
+                    yield host_slice.numpy()
+        finally:
+            finished.close()
 
 
-def _read_padded_block(
+@dataclass(frozen=True)
+class _RowPlan:
+    """The tiles of the global grid that touch ``region``, row by row, and the call size."""
+
+    grid: TileGrid
+    region: Region
+    batch_size: int
+
+    @cached_property
+    def z_starts(self) -> tuple[int, ...]:
+        return self.grid.z.starts_touching(self.region[0].start, self.region[0].stop)
+
+    @cached_property
+    def y_starts(self) -> tuple[int, ...]:
+        return self.grid.y.starts_touching(self.region[1].start, self.region[1].stop)
+
+    @cached_property
+    def x_starts(self) -> tuple[int, ...]:
+        return self.grid.x.starts_touching(self.region[2].start, self.region[2].stop)
+
+    @cached_property
+    def yx_tiles(self) -> list[tuple[int, int]]:
+        return [(ys, xs) for ys in self.y_starts for xs in self.x_starts]
+
+    @property
+    def y_range(self) -> tuple[int, int]:
+        return self.y_starts[0], self.y_starts[-1] + self.grid.y.tile
+
+    @property
+    def x_range(self) -> tuple[int, int]:
+        return self.x_starts[0], self.x_starts[-1] + self.grid.x.tile
+
+    @property
+    def n_tiles(self) -> int:
+        return len(self.z_starts) * len(self.yx_tiles)
+
+    @property
+    def call_size(self) -> int:
+        """Tiles per network call. Every call gets this many (a short batch is padded by
+        repeating its last tile): a network's per-tile output can depend on the batch size
+        (oneDNN and cuDNN choose algorithms by shape), and any region must give the numbers
+        of the whole."""
+        return min(self.batch_size, len(self.grid.y.starts) * len(self.grid.x.starts))
+
+    def finished_before(self, row: int) -> int:
+        """Slices below this z are complete once row ``row`` has been added."""
+        if row + 1 < len(self.z_starts):
+            return min(self.z_starts[row + 1], self.region[0].stop)
+        return self.region[0].stop
+
+
+def _load_rows(
     reader: VolumeReader,
-    normalizer: Normalizer,
+    plan: _RowPlan,
+    normalise: Callable[[np.ndarray], torch.Tensor | np.ndarray],
+    times: StageTimes,
+) -> Iterator[tuple[int, torch.Tensor | np.ndarray]]:
+    """Stage 1: (z start, normalised float32 (tile D, rows Y, rows X) block on the device).
+
+    On CPU the block stays a numpy array (see ``blending``: no intra-op threads)."""
+    for z_start in plan.z_starts:
+        with times.timing("read"):
+            raw = read_padded_block(
+                reader, (z_start, z_start + plan.grid.z.tile), plan.y_range, plan.x_range
+            )
+        with times.timing("normalise"):
+            block = normalise(raw)
+        yield z_start, block
+
+
+def _predict_and_blend(
+    rows: Iterator[tuple[int, torch.Tensor | np.ndarray]],
+    stack: Callable[[list], torch.Tensor],
+    predict: Callable[[torch.Tensor], torch.Tensor],
+    blender: SliceBlender,
+    plan: _RowPlan,
+    times: StageTimes,
+    bar: tqdm,
+) -> Iterator[tuple[torch.Tensor, torch.cuda.Event | None]]:
+    """Stage 2: finished slices on the host, each with the event that marks its copy done."""
+    tile_y, tile_x = plan.grid.y.tile, plan.grid.x.tile
+    (y_first, _), (x_first, _) = plan.y_range, plan.x_range
+    next_slice = plan.region[0].start
+    try:
+        for row, (z_start, block) in enumerate(rows):
+            blender.open_row(z_start)
+            for first in range(0, len(plan.yx_tiles), plan.batch_size):
+                batch_tiles = plan.yx_tiles[first : first + plan.batch_size]
+                with times.timing("predict"):
+                    tiles = [
+                        block[:, ys - y_first :, xs - x_first :][:, :tile_y, :tile_x]
+                        for ys, xs in batch_tiles
+                    ]
+                    tiles += tiles[-1:] * (plan.call_size - len(tiles))
+                    predictions = predict(stack(tiles))
+                with times.timing("blend"):
+                    for (ys, xs), prediction in zip(batch_tiles, predictions, strict=False):
+                        blender.add(prediction, z_start, ys, xs)
+                bar.update(len(batch_tiles))
+            del block
+            with times.timing("blend"):
+                while next_slice < plan.finished_before(row):
+                    yield _to_host(blender.finish(next_slice))
+                    next_slice += 1
+    finally:
+        rows.close()
+
+
+def _to_host(tensor: torch.Tensor) -> tuple[torch.Tensor, torch.cuda.Event | None]:
+    """Start copying a device tensor to the host; the event (CUDA only) marks the copy done."""
+    if tensor.device.type != "cuda":
+        return tensor.cpu(), None
+    host = tensor.to("cpu", non_blocking=True)
+    ready = torch.cuda.Event()
+    ready.record()
+    return host, ready
+
+
+def _normaliser(
+    normalizer: Normalizer, predict: BatchPredictor | Predictor, on_host: bool
+) -> Callable[[np.ndarray], torch.Tensor | np.ndarray]:
+    """Raw block -> normalised float32 block on the device (uploaded in its own dtype)."""
+    if on_host:
+        return normalizer.normalize
+    upload = predict.upload if isinstance(predict, Predictor) else (lambda tensor: tensor)
+    return lambda raw: normalize_tensor(upload(torch.from_numpy(raw)), normalizer)
+
+
+def _tensor_predictor(
+    predict: BatchPredictor | Predictor,
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The batch function on tensors: a ``Predictor`` as it is, a numpy function wrapped."""
+    if isinstance(predict, Predictor):
+        return lambda batch: predict.predict(predict.upload(batch))
+    return lambda batch: torch.from_numpy(np.asarray(predict(batch.numpy()), dtype=np.float32))
+
+
+def read_padded_block(
+    reader: VolumeReader,
     z_range: tuple[int, int],
     y_range: tuple[int, int],
     x_range: tuple[int, int],
 ) -> np.ndarray:
-    """Normalised float32 block covering virtual [start, stop) ranges of the mirrored volume.
+    """Raw block (input dtype) covering virtual [start, stop) ranges of the mirrored volume.
 
     Only the real voxels the block needs are read. Mirroring at the volume borders is done
     with ``np.pad`` on the raw dtype where it can (4× fewer bytes than float32 for uint8),
@@ -113,41 +250,9 @@ def _read_padded_block(
     raw = reader.read(*reads)
     widths = [(r.start - lo, hi - r.stop) for (lo, hi), r in zip(ranges, reads, strict=True)]
     if all(w < n for pair, n in zip(widths, raw.shape, strict=True) for w in pair):
-        padded = np.pad(raw, widths, mode="reflect") if any(map(any, widths)) else raw
-    else:
-        sources = [
-            reflect_indices(lo, hi, n) - r.start
-            for (lo, hi), n, r in zip(ranges, reader.shape, reads, strict=True)
-        ]
-        padded = raw[np.ix_(*sources)]
-    return normalizer.normalize(padded)
-
-
-def _accumulate(
-    accumulators: dict[int, np.ndarray],
-    grid: TileGrid,
-    region: Region,
-    prediction: np.ndarray,
-    z_start: int,
-    y_start: int,
-    x_start: int,
-) -> None:
-    """Add the weighted part of one tile's prediction that falls inside ``region``."""
-    spans = []
-    for axis, start, box in zip(
-        (grid.z, grid.y, grid.x), (z_start, y_start, x_start), region, strict=True
-    ):
-        lo, hi = max(start, box.start), min(start + axis.tile, box.stop)
-        spans.append((lo, hi, slice(lo - start, hi - start)))
-    (z_lo, z_hi, z_in_tile), (y_lo, y_hi, y_in_tile), (x_lo, x_hi, x_in_tile) = spans
-    yx_weights = grid.yx_weights[y_in_tile, x_in_tile]
-    target_y = slice(y_lo - region[1].start, y_hi - region[1].start)
-    target_x = slice(x_lo - region[2].start, x_hi - region[2].start)
-    for z, slice_prediction, z_weight in zip(
-        range(z_lo, z_hi), prediction[z_in_tile], grid.z.weights[z_in_tile], strict=True
-    ):
-        if z_weight == 0:
-            continue
-        accumulators[z][target_y, target_x] += slice_prediction[y_in_tile, x_in_tile] * (
-            yx_weights * z_weight
-        )
+        return np.pad(raw, widths, mode="reflect") if any(map(any, widths)) else raw
+    sources = [
+        reflect_indices(lo, hi, n) - r.start
+        for (lo, hi), n, r in zip(ranges, reader.shape, reads, strict=True)
+    ]
+    return raw[np.ix_(*sources)]

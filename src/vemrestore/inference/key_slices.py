@@ -105,11 +105,15 @@ def restore_key_slice_stream(
     if not 0 <= key_offset < period:
         raise VemRestoreError(f"--key-offset {key_offset}: must be in 0..{period - 1}")
     config = config or InferenceConfig()
-    tile_yx = config.tile[1:] if config.tile else (256, 256)
-    overlap_yx = config.overlap[1:] if config.overlap else tuple(min(32, t // 2) for t in tile_yx)
+    try:
+        tile, overlap = config.resolved_tiling(window, reader.shape)
+    except ValueError as error:
+        raise VemRestoreError(f"tiling: {error}") from None
+    tile_yx, overlap_yx = tile[1:], overlap[1:]
     dtype = config.resolved_dtype(reader.dtype)
     normalizer = fit_normalizer(checkpoint.normalization, reader)
-    predictor = Predictor(checkpoint.model, config.device, config.amp)
+    predictor = Predictor.from_config(checkpoint.model, config)
+    batch_size = predictor.batch_size(config.batch_size, (window, *tile_yx))
     owners = slice_owners(depth, period, key_offset)
     restored: dict[int, np.ndarray] = {}
     next_z = 0
@@ -120,7 +124,7 @@ def restore_key_slice_stream(
             grid = TileGrid.plan(block.shape, (window, *tile_yx), (0, *overlap_yx))
         except ValueError as error:
             raise VemRestoreError(f"tiling: {error}") from None
-        outputs = restore_slices(block, predictor, normalizer, grid, config.batch_size, dtype)
+        outputs = restore_slices(block, predictor, normalizer, grid, batch_size, dtype)
         for z, output in zip(range(start, start + window), outputs, strict=True):
             if owners[z] == start:
                 restored[z] = output

@@ -63,3 +63,12 @@ def test_overrides_and_file_errors(tmp_path: Path) -> None:
         load_training_config(None, ["batch_size"])
     with pytest.raises(VemRestoreError, match="nope.yaml"):
         load_training_config(tmp_path / "nope.yaml")
+
+
+def test_default_tiling_is_fitted_to_the_plane_and_a_given_tile_is_kept():
+    from vemrestore.config import InferenceConfig
+
+    assert InferenceConfig().resolved_tiling(5, (9, 1024, 2048)) == ((5, 368, 448), (2, 32, 32))
+    assert InferenceConfig().resolved_tiling(1, (1, 100, 60)) == ((1, 128, 80), (0, 32, 32))
+    given = InferenceConfig(tile=(5, 256, 256))
+    assert given.resolved_tiling(5, (9, 1024, 1024)) == ((5, 256, 256), (2, 32, 32))

@@ -53,3 +53,21 @@ def test_grid_counts_tiles_over_all_axes():
     assert grid.n_tiles == expected
     assert grid.z.starts == (0, 2)
     assert len(grid.y.starts) == 7 and len(grid.x.starts) == 6
+
+
+@pytest.mark.parametrize("length", [1, 20, 45, 256, 500, 1024, 1600, 2048, 4100])
+@pytest.mark.parametrize("max_tile,overlap", [(256, 32), (512, 32), (1024, 32), (64, 16)])
+def test_fitted_tile_covers_the_axis_evenly_in_the_fewest_tiles(length, max_tile, overlap):
+    from vemrestore.geometry import fitted_tile
+
+    tile = fitted_tile(length, max_tile, overlap)
+    assert tile % 16 == 0 and tile > overlap
+    fitted, fixed = AxisTiling(length, tile, overlap), AxisTiling(length, max_tile, overlap)
+    assert len(fitted.starts) <= len(fixed.starts)
+    if len(fitted.starts) > 1:
+        assert tile <= max_tile + 15
+    # no tile longer than needed: one multiple smaller would take one more tile
+    if tile - 16 > overlap:
+        assert len(AxisTiling(length, tile - 16, overlap).starts) > len(fitted.starts)
+    assert fitted.starts[0] == -fitted.halo and fitted.starts[-1] + tile >= length + fitted.halo
+    assert len(fitted.starts) * tile <= len(fixed.starts) * max_tile
