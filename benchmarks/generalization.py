@@ -411,8 +411,8 @@ def plot(args: argparse.Namespace, cases: list[str]) -> None:
 
     sources = args.sources.split(",")
     methods = [m for m, _ in ROWS if m in ("generalist", "self-supervised", "in-domain ceiling")]
-    figure, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 3.2), squeeze=False)
-    for axis, method in zip(axes[0], methods, strict=True):
+    figure, axes = plt.subplots(1, len(methods), figsize=(4.6 * len(methods), 3.2), squeeze=False)
+    for index, (axis, method) in enumerate(zip(axes[0], methods, strict=True)):
         grid = np.full((len(sources), len(cases)), np.nan)
         for i, source in enumerate(sources):
             for j, case in enumerate(cases):
@@ -424,7 +424,7 @@ def plot(args: argparse.Namespace, cases: list[str]) -> None:
             if np.isfinite(value):
                 axis.text(j, i, f"{value:+.1f}", ha="center", va="center", fontsize=8)
         axis.set_xticks(range(len(cases)), cases, rotation=30, ha="right", fontsize=7)
-        axis.set_yticks(range(len(sources)), sources, fontsize=7)
+        axis.set_yticks(range(len(sources)), sources if index == 0 else [], fontsize=7)
         axis.set_title(f"{method} − best classical (dB)", fontsize=9)
     figure.colorbar(image, ax=axes[0].tolist(), shrink=0.8)
     FIGURE.parent.mkdir(exist_ok=True)
