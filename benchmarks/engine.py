@@ -23,6 +23,10 @@ wall time includes starting the cluster). Each case runs
 in its own process. With ``--before-src`` every case also runs with that source tree on the
 path (e.g. ``git archive main src | tar -x -C /tmp/before``), interleaved with this one, so
 both see the same machine load.
+
+On a GPU (batch from free memory, float16 autocast): e.g. ``--device cuda --models default
+--cases zarr --default-shape 256 4096 4096`` (4.3 Gvoxel); watch ``nvidia-smi dmon -s u``
+beside it for the GPU utilisation.
 """
 
 from __future__ import annotations
@@ -88,9 +92,7 @@ def _model_alone(predictor, tile: tuple[int, int, int], batch: int) -> float:
     return calls * tiles.size / (time.perf_counter() - start)
 
 
-def _case(
-    case: str, model_name: str, workdir: Path, tile: tuple[int, int, int] | None, default: Path
-) -> dict:
+def _case(args: argparse.Namespace) -> dict:
     """Run one case in this process; the engine is whichever ``vemrestore`` is importable."""
     from vemrestore import api
     from vemrestore.config import DistributedConfig, InferenceConfig
@@ -98,9 +100,9 @@ def _case(
     from vemrestore.inference import Predictor, restore_slices
     from vemrestore.io import ArrayReader, VolumeSpec, open_volume, write_volume
 
-    checkpoint = _checkpoint(model_name, default)
-    config = InferenceConfig(tile=tile) if tile else InferenceConfig()
-    batch = config.batch_size or 4
+    case, model_name, workdir = args.case, args.model, args.workdir
+    checkpoint = _checkpoint(model_name, args.default_model)
+    config = InferenceConfig(tile=tuple(args.tile) if args.tile else None, device=args.device)
     volume = _synthetic_volume(SHAPES[model_name])
     source = workdir / f"{model_name}.{'tif' if case == 'tiff' else 'zarr'}"
     target = workdir / f"{model_name}_restored.{'tif' if case == 'tiff' else 'zarr'}"
@@ -114,7 +116,8 @@ def _case(
 
     reader = ArrayReader(volume) if case == "memory" else open_volume(source)
     grid = api._plan_grid(reader, checkpoint, config)
-    predictor = Predictor(checkpoint.model, "cpu")
+    predictor = Predictor(checkpoint.model, args.device)
+    batch = predictor.batch_size(None, _tile(grid)) if hasattr(predictor, "batch_size") else 4
     model_alone = _model_alone(predictor, _tile(grid), batch)
     start = time.perf_counter()
     if case.startswith("blocks"):
@@ -203,6 +206,11 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", choices=tuple(SHAPES), default=list(SHAPES))
     parser.add_argument("--tile", type=int, nargs=3, help="Z Y X tile (default: the engine's)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads per process")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (blocks: one per GPU)")
+    for name in SHAPES:
+        parser.add_argument(
+            f"--{name}-shape", type=int, nargs=3, help=f"Z Y X, default {SHAPES[name]}"
+        )
     parser.add_argument("--before-src", type=Path, help="also run the engine from this src/")
     parser.add_argument("--default-model", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--after-src", type=Path, default=SRC, help=argparse.SUPPRESS)
@@ -210,10 +218,12 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true", help="print only, leave RESULTS.md")
     args = parser.parse_args()
     tile = tuple(args.tile) if args.tile else None
+    for name in SHAPES:
+        SHAPES[name] = tuple(getattr(args, f"{name}_shape") or SHAPES[name])
 
     torch.set_num_threads(args.threads)
     if args.case:
-        print(json.dumps(_case(args.case, args.model, args.workdir, tile, args.default_model)))
+        print(json.dumps(_case(args)))
         return
 
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -229,7 +239,9 @@ def main() -> None:
                 for engine, src in engines:
                     case_args = ["--case", case, "--model", model_name]
                     case_args += ["--workdir", str(args.workdir)]
-                    case_args += ["--default-model", str(default_model)]
+                    case_args += ["--default-model", str(default_model), "--device", args.device]
+                    for name, shape in SHAPES.items():
+                        case_args += [f"--{name}-shape", *map(str, shape)]
                     if tile:
                         case_args += ["--tile", *map(str, tile)]
                     result = _run(case_args, src, args.threads)
@@ -246,7 +258,8 @@ def main() -> None:
     command = "python benchmarks/engine.py " + " ".join(sys.argv[1:])
     body = (
         f"Command: `{command.strip()}` ({minutes:.1f} min)\n\n"
-        f"Machine: {machine_info()}; torch threads {args.threads} per process. "
+        f"Machine: {machine_info()}; device {args.device}; torch threads {args.threads} per "
+        "process. "
         f"1/5/15-minute load average {load_before} before and {load_average()} after the run.\n\n"
         f"Volumes: random uint8, {'×'.join(map(str, SHAPES['identity']))} for the identity "
         f"model (window 5), {'×'.join(map(str, SHAPES['default']))} for the default model "
