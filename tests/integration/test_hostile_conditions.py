@@ -93,7 +93,7 @@ def model(tmp_path: Path) -> Path:
     "args, message",
     [
         (["denoise", "{scan}", "{tmp}/o.tif", "-m", "{model}", "--key-slices", "0"], "period 0"),
-        (["simulate", "{scan}", "--speedup", "inf", "-o", "{tmp}/s.tif"], "finite number >= 1"),
+        (["simulate", "{scan}", "--speedup", "inf", "-o", "{tmp}/s.tif"], ">= 1 and finite"),
         (["evaluate", "{scan}", "--reference", "{scan}", "--data-range", "0"], "finite number"),
         (["evaluate", "{scan}", "--reference", "{scan}", "--data-range", "-5"], "finite number"),
         (["inspect", "noise", "{scan}", "--tolerance", "nan"], "finite number > 0"),

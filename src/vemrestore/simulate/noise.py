@@ -75,7 +75,7 @@ def iter_fast_scan(
     Streaming: memory stays at one slice, and the slices equal ``simulate_fast_scan``'s.
     """
     if not 1 <= speedup < math.inf:  # inf (and NaN) would give an all-zero volume
-        raise ValueError(f"speed-up must be a finite number >= 1, got {speedup}")
+        raise ValueError(f"speed-up must be >= 1 and finite, got {speedup}")
     if key_period is not None and (key_period < 1 or not 0 <= key_offset < key_period):
         raise ValueError(
             f"need key period >= 1 and 0 <= offset < period, got {key_period}, {key_offset}"
