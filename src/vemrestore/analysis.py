@@ -179,7 +179,7 @@ def training_restorer(
         )
         tifffile.imwrite(folder / "fast.tif", train_fast)
         tifffile.imwrite(folder / "slow.tif", train_slow)
-        config = _training_config(train_slow.shape, folder, budget)
+        config = _training_config(folder, budget)
         from vemrestore.training.api import train
 
         result = train(config, folder / "run", progress=progress)
@@ -190,23 +190,17 @@ def training_restorer(
     return restore_with_training
 
 
-def _training_config(
-    shape: tuple[int, ...], folder: Path, budget: TrainingBudget
-) -> TrainingConfig:
-    depth, height, width = shape
-    window = min(5, depth)
-    axis = "z" if depth >= 2 * window else "y"
-    patch_y = min(128, height // 2 if axis == "y" else height)
-    patch = (max(8, patch_y), max(8, min(128, width)))
+def _training_config(folder: Path, budget: TrainingBudget) -> TrainingConfig:
+    """Window, validation axis and patch size are chosen from the pilot's shape
+    (``vemrestore.training.defaults``)."""
     steps_per_epoch = min(50, budget.steps) if budget.steps else 50
     return TrainingConfig(
-        model={"name": budget.model, "params": {"window": window}},
+        model={"name": budget.model},
         data={
             "pairs": [{"fast": str(folder / "fast.tif"), "slow": str(folder / "slow.tif")}],
             "check_registration": False,
         },
-        validation={"axis": axis, "fraction": 0.2, "patches": 4},
-        patch_size=patch,
+        validation={"fraction": 0.2, "patches": 4},
         epochs=None,
         steps=budget.steps,
         max_time=budget.max_time,

@@ -151,10 +151,16 @@ def self_supervised(
 
 
 def _echo_result(result: TrainResult) -> None:
-    typer.echo(
-        f"{result.run_dir}: {result.epochs} epochs, {result.steps} steps, "
-        f"best validation PSNR {result.best_psnr:.2f} dB -> {result.best}"
-    )
+    """One summary line; the run's warnings (unvalidated, no gain over the input) are logged
+    by the training layer and shown by the CLI's log handler."""
+    if result.validated:
+        quality = (
+            f"best validation PSNR {result.best_psnr:.2f} dB (input {result.input_psnr:.2f} dB)"
+        )
+    else:
+        quality = "no validation ran: best.pt holds the last weights"
+    typer.echo(f"{result.run_dir}: {result.epochs} epochs, {result.steps} steps, {quality}")
+    typer.echo(f"model: {result.best}")
 
 
 @config_app.command("init")

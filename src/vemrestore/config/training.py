@@ -104,9 +104,11 @@ class DataSection(_Strict):
 
 class ValidationSection(_Strict):
     """The hold-out region: the last ``fraction`` of the volume along ``axis`` (at least one
-    patch deep), never sampled for training; ``patches`` fixed validation patches per run."""
+    patch deep), never sampled for training; ``patches`` fixed validation patches per run.
+    ``auto``: z when the volumes are deep enough, else an in-plane axis (chosen from the data,
+    ``vemrestore.training.defaults``)."""
 
-    axis: Literal["z", "y", "x"] = "z"
+    axis: Literal["auto", "z", "y", "x"] = "auto"
     fraction: float = Field(0.1, gt=0.0, lt=0.5)
     patches: int = Field(16, ge=1, le=10000)
 
@@ -186,7 +188,8 @@ class TrainingConfig(_Strict):
     key_slices: KeySliceSection | None = None
     self_supervised: SelfSupervisedSection | None = None
     synthetic: SyntheticSection | None = None
-    patch_size: tuple[int, int] = (128, 128)
+    patch_size: tuple[int, int] | None = None
+    """In-plane patch (px); None: the largest up to 128 that the data allow."""
     augment: bool = True
     loss: str | None = None
     optimizer: OptimizerSection = OptimizerSection()
@@ -216,7 +219,7 @@ class TrainingConfig(_Strict):
             parse_duration(self.max_time)
         if self.epochs is None and self.steps is None and self.max_time is None:
             raise ValueError("give a budget: epochs, steps or max_time")
-        if min(self.patch_size) < 8:
+        if self.patch_size is not None and min(self.patch_size) < 8:
             raise ValueError(f"patch_size must be >= 8 px, got {self.patch_size}")
         if self.key_slices is not None and self.model.window != self.key_slices.period + 1:
             raise ValueError(
@@ -347,8 +350,9 @@ DEFAULT_CONFIG_YAML = """\
 model:
   name: unet2p5d            # a registered network: unet2p5d, gshift, identity
   params: {}                # constructor parameters of that network, e.g. {window: 7}:
-                            # window = patch depth D; default 5 (supervised), 9
-                            # (self-supervised), period + 1 (key slices)
+                            # window = patch depth D; default 5 (supervised; 1 for data
+                            # thinner than 5 slices), 9 (self-supervised), period + 1
+                            # (key slices)
 data:
   pairs: []                 # [{fast: a_fast.tif, slow: a_slow.tif}, ...]; --fast/--slow add one
   folder: null              # or a folder of *fast*/*slow* files sharing a stem
@@ -358,7 +362,8 @@ data:
   check_registration: true  # refuse pairs shifted by more than max_shift px
   max_shift: 1.0
 validation:
-  axis: z                   # hold out the last `fraction` of the volume along z, y or x
+  axis: auto                # hold out the last `fraction` of the volume along z, y or x
+                            # (auto: z if the volumes are deep enough, else y or x)
   fraction: 0.1             # (at least one patch deep; never sampled for training)
   patches: 16               # fixed validation patches (chosen by seed)
 key_slices: null            # {period: 4, offset: 0} trains the S-F-F-F-S key-slice mode
@@ -367,7 +372,9 @@ self_supervised: null       # {} trains checkerboard self-supervised on data.noi
                             #   strict: false           refuse volumes with non-uniform noise
                             #   noise_tolerance: 0.25   relative change flagged as non-uniform
                             #   inference: full         denoise mode: full or sublattice
-patch_size: [128, 128]      # in-plane patch size (key slices, self-supervised read 2x this)
+patch_size: null            # in-plane patch size, e.g. [128, 128] (key slices and
+                            # self-supervised read 2x this); null: the largest up to 128
+                            # that fits the data
 augment: true               # random flips in z, y, x and 90-degree rotations in xy
 loss: null                  # weighted sum of L1, MSE, Huber, SSIM, e.g. 1*L1+1*SSIM (the
                             # default; self-supervised: 1*MSE, and SSIM is refused there)

@@ -68,7 +68,7 @@ def split_regions(
                     f"{pair.name}: {size} voxels along {name}, a patch needs {need}; "
                     "use a smaller patch_size or window"
                 )
-        held = max(math.ceil(fraction * shape[dim]), extent[dim])
+        held = _held_out(shape[dim], extent[dim], fraction)
         if shape[dim] - held < extent[dim]:
             raise VemRestoreError(
                 f"{pair.name}: {shape[dim]} voxels along {axis} cannot hold a training and a "
@@ -80,6 +80,22 @@ def split_regions(
         validation[dim] = slice(shape[dim] - held, shape[dim])
         sources.append(PatchSource(pair, tuple(train), tuple(validation)))
     return sources
+
+
+def _held_out(size: int, extent: int, fraction: float) -> int:
+    """Voxels held out for validation along the split axis: ``fraction``, at least a patch."""
+    return max(math.ceil(fraction * size), extent)
+
+
+def holds_split(
+    shape: tuple[int, int, int], extent: tuple[int, int, int], axis: str, fraction: float
+) -> bool:
+    """Whether ``split_regions`` can cut a volume of ``shape`` along ``axis``: a source patch
+    of ``extent`` fits, and both the training and the validation region hold one."""
+    if any(size < need for size, need in zip(shape, extent, strict=True)):
+        return False
+    dim = "zyx".index(axis)
+    return shape[dim] - _held_out(shape[dim], extent[dim], fraction) >= extent[dim]
 
 
 def _random_patch(

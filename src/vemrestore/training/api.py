@@ -47,6 +47,7 @@ from vemrestore.tasks.key_slices import KeySliceTask
 from vemrestore.tasks.supervised import SupervisedTask
 from vemrestore.tasks.synthetic import RecorruptedTask, SyntheticNoiseTask
 from vemrestore.training.datamodule import PatchDataModule
+from vemrestore.training.defaults import resolve_for_data
 from vemrestore.training.module import RestorationModule
 from vemrestore.training.outputs import LIGHTNING_CHECKPOINT, RunOutputs
 
@@ -58,7 +59,9 @@ CONFIG_FILE = "config.yaml"
 
 @dataclass(frozen=True)
 class TrainResult:
-    """Where a finished run left its checkpoints, and its best validation PSNR (dB)."""
+    """Where a finished run left its checkpoints, and its best validation PSNR (dB) beside
+    the PSNR of the network's input on the same validation patches (NaN when the budget ended
+    before the first validation; ``best`` then holds the last weights, ``validated`` False)."""
 
     run_dir: Path
     last: Path
@@ -66,6 +69,26 @@ class TrainResult:
     best_psnr: float
     epochs: int
     steps: int
+    input_psnr: float = math.nan
+    validated: bool = True
+
+    @property
+    def warnings(self) -> list[str]:
+        """What a user must know before using ``best``: it was never validated, or it does not
+        beat its own input on the validation patches."""
+        if not self.validated:
+            return [
+                f"{self.best}: the budget ended before the first validation, so best.pt holds "
+                "the last weights, unvalidated; give a larger budget (--steps, --max-time) or "
+                "a smaller steps_per_epoch"
+            ]
+        if not self.best_psnr > self.input_psnr:
+            return [
+                f"{self.best}: best validation PSNR {self.best_psnr:.2f} dB is not above the "
+                f"input's {self.input_psnr:.2f} dB on the same patches: the model does not "
+                "improve on its input yet; train longer, or check the data"
+            ]
+        return []
 
 
 def train(
@@ -229,7 +252,7 @@ def _load_volumes(config: TrainingConfig) -> list[TrainingVolumes]:
 
 def _checked_noisy(path: str, config: TrainingConfig) -> NoisyVolume:
     """Load a noisy volume, inspect its noise (warn, or refuse when strict), flatten its drift
-    if asked (then judge the flattened volume, which is what training sees), pad it along z."""
+    if asked (then judge the flattened volume, which is what training sees)."""
     section = config.self_supervised
     assert section is not None
     volume = load_noisy(path, config.data.normalization)
@@ -249,29 +272,7 @@ def _checked_noisy(path: str, config: TrainingConfig) -> NoisyVolume:
         logger.warning(message)
     else:
         logger.info("%s: noise is uniform (%s)", path, report.summary()[0])
-    return pad_to_window(volume, config.model.window)
-
-
-def _validation_axis(
-    config: TrainingConfig, volumes: Sequence[TrainingVolumes], extent: tuple[int, int, int]
-) -> str:
-    """The configured hold-out axis; for self-supervised volumes too shallow to hold out a
-    validation window along z (2D images, short stacks), y instead, with a warning."""
-    axis = config.validation.axis
-    if config.self_supervised is None or axis != "z":
-        return axis
-    for volume in volumes:
-        depth = volume.shape[0]
-        if depth - max(math.ceil(config.validation.fraction * depth), extent[0]) < extent[0]:
-            logger.warning(
-                "%s: %d slices cannot hold out a validation window of %d along z; holding out "
-                "along y instead",
-                volume.name,
-                depth,
-                extent[0],
-            )
-            return "y"
-    return axis
+    return volume
 
 
 def _build_model(config: TrainingConfig, init: PathLike | None) -> nn.Module:
@@ -308,9 +309,12 @@ def _fit(
     L.seed_everything(config.seed, workers=True, verbose=False)
     volumes = _load_volumes(config)
     task = build_task(config, volumes)
+    config = resolve_for_data(config, [v.shape for v in volumes], task.source_extent)
+    if config.self_supervised is not None:
+        volumes = [pad_to_window(volume, config.model.window) for volume in volumes]
+    assert config.patch_size is not None, "resolve_for_data chooses the patch size"
     extent = task.source_extent(config.model.window, config.patch_size)
-    axis = _validation_axis(config, volumes, extent)
-    sources = split_regions(volumes, extent, axis, config.validation.fraction)
+    sources = split_regions(volumes, extent, config.validation.axis, config.validation.fraction)
     data = PatchDataModule(sources, task, config)
     model = _build_model(config, init)
     assert config.loss is not None, "_fit takes resolved configs"
@@ -346,13 +350,18 @@ def _fit(
     # read back from the files: under ddp_spawn the loop ran in other processes
     best, last = run_dir / "best.pt", run_dir / "last.pt"
     final = load_checkpoint(last).metadata
-    best_psnr = load_checkpoint(best).metadata["val_psnr"] if best.is_file() else float("nan")
+    chosen = load_checkpoint(best).metadata
     logger.info("run %s: %d epochs, %d steps", run_dir, final["epoch"], final["step"])
-    return TrainResult(
+    result = TrainResult(
         run_dir=run_dir,
         last=last,
         best=best,
-        best_psnr=float(best_psnr),
+        best_psnr=float(chosen.get("val_psnr", math.nan)),
         epochs=int(final["epoch"]),
         steps=int(final["step"]),
+        input_psnr=float(chosen.get("input_psnr", math.nan)),
+        validated=bool(chosen.get("validated", True)),
     )
+    for warning in result.warnings:
+        logger.warning(warning)
+    return result

@@ -22,6 +22,7 @@ class PatchDataModule(L.LightningDataModule):
 
     def __init__(self, sources: Sequence[PatchSource], task: Task, config: TrainingConfig):
         super().__init__()
+        assert config.patch_size is not None, "takes configs resolved for the data"
         extent = task.source_extent(config.model.window, config.patch_size)
         self.config = config
         self.train_set = TrainPatches(sources, task, extent, config.seed, config.augment)

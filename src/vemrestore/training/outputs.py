@@ -4,7 +4,9 @@
 
     RUN/config.yaml      resolved training config
     RUN/last.pt          inference checkpoint (vemrestore format) of the latest epoch
-    RUN/best.pt          inference checkpoint with the best validation PSNR so far
+    RUN/best.pt          inference checkpoint with the best validation PSNR so far; when the
+                     budget ends before the first validation, the last weights, marked
+                     ``validated: False`` in its metadata
     RUN/last.ckpt        Lightning checkpoint (optimizer, scheduler, epoch, RNG) for --resume
     RUN/metrics.csv      one row per epoch
     RUN/tensorboard/     losses, lr, validation PSNR/SSIM, image panels
@@ -118,10 +120,13 @@ class RunOutputs(L.Callback):
         if trainer.is_global_zero:
             row = {"epoch": trainer.current_epoch, "step": trainer.global_step}
             self._save_model(pl_module, "last.pt", row)
+            if self.best_psnr == -math.inf:  # no validation ran yet: the last weights
+                self._save_model(pl_module, "best.pt", {**row, "validated": False})
 
     def _save_model(self, module: L.LightningModule, name: str, row: dict[str, Any]) -> None:
         metadata = {**self.metadata, "epoch": row["epoch"], "step": row["step"]}
-        for key in ("val_psnr", "val_ssim"):
+        metadata["validated"] = row.get("validated", "val_psnr" in row)
+        for key in ("val_psnr", "val_ssim", "input_psnr", "input_ssim"):
             if key in row:
                 metadata[key] = row[key]
         save_checkpoint(self.run_dir / name, module.model, self.normalization, metadata)
