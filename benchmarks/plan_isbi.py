@@ -26,9 +26,15 @@ import tifffile
 import torch
 from results import machine_info, update_section
 
-from vemrestore.analysis import TrainingBudget, model_restorer, plan_summary, training_restorer
+from vemrestore.analysis import (
+    TrainingBudget,
+    acquisition_summary,
+    model_restorer,
+    plan_summary,
+    training_restorer,
+)
 from vemrestore.pretrained import REFERENCE_PROFILE, SUPERVISED
-from vemrestore.simulate import acquisition_time, calibrate_single, load_profile, plan_acquisition
+from vemrestore.simulate import calibrate_single, load_profile, plan_acquisition
 from vemrestore.simulate.figures import plot_calibration, plot_plan
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -81,14 +87,7 @@ def main() -> None:
     elapsed = time.monotonic() - started
     load_after = os.getloadavg()
     plot_plan(plan, FIGURES / "plan_isbi.png", f"{TEST.name}, SEM-calibrated noise")
-    best = plan.recommended
-    saving = ""
-    if best is not None:
-        times = acquisition_time(VOLUME, DWELL_US, best.speedup)
-        saving = (
-            f" For a {'×'.join(map(str, VOLUME))}-voxel volume at {DWELL_US:g} µs dwell: "
-            f"{times.reference_s / 3600:.1f} h → {times.fast_s / 3600:.1f} h."
-        )
+    saving = f" {acquisition_summary(plan, VOLUME, DWELL_US)}."
     command = "python benchmarks/plan_isbi.py"
     if args.minutes is not None:
         command += f" --minutes {args.minutes:g}"

@@ -8,6 +8,7 @@ small); ``simulate_file`` streams slice by slice. Every output appears atomicall
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -19,6 +20,7 @@ import numpy as np
 import tifffile
 
 from vemrestore.api import ModelSource, restore
+from vemrestore.checkpoint import as_checkpoint
 from vemrestore.config import InferenceConfig
 from vemrestore.config.training import TrainingConfig
 from vemrestore.errors import VemRestoreError
@@ -29,7 +31,7 @@ from vemrestore.io.atomic import atomic_output, check_output_path
 from vemrestore.simulate.calibration import CalibrationFit, calibrate_pair, calibrate_single
 from vemrestore.simulate.figures import plot_calibration, plot_plan
 from vemrestore.simulate.noise import iter_fast_scan, simulate_fast_scan
-from vemrestore.simulate.planner import Plan, Restorer, plan_acquisition
+from vemrestore.simulate.planner import Plan, Restorer, acquisition_time, plan_acquisition
 from vemrestore.simulate.profile import NoiseProfile, save_profile
 
 logger = logging.getLogger(__name__)
@@ -103,8 +105,15 @@ def evaluate_files(
     noisy: PathLike | None = None,
     data_range: float | None = None,
     overwrite: bool = False,
+    model: ModelSource | None = None,
 ) -> Evaluation:
-    """Evaluate a restored volume file and write ``report.md`` + figures into folder ``out``."""
+    """Evaluate a restored volume file and write ``report.md`` + figures into folder ``out``.
+
+    With ``noisy`` (the restoration's input), a Gaussian baseline is scored beside it; with
+    ``model`` too, each of the input's two diagonal sub-lattices is restored by it alone for
+    the independent-halves FRC (``vemrestore.evaluation.quality``)."""
+    if model is not None and noisy is None:
+        raise VemRestoreError(f"--model {model}: give --input too, the raw scan it restored")
     if data_range is not None and not 0 < data_range < math.inf:
         raise VemRestoreError(f"--data-range {data_range}: must be a finite number > 0")
     sources = [Path(p) for p in (restored, reference, noisy) if p is not None]
@@ -119,8 +128,15 @@ def evaluate_files(
                     f"{path}: shape {arrays[name].shape} differs from {restored} {volume.shape}"
                 )
     pixel_size = voxel_size[2] if voxel_size else None
+    restore_half = None
+    if model is not None:
+        checkpoint = as_checkpoint(model)  # loaded once for both halves
+
+        def restore_half(half: np.ndarray) -> np.ndarray:
+            return restore(half, checkpoint)
+
     evaluation = evaluate(
-        volume, arrays.get("reference"), arrays.get("input"), pixel_size, data_range
+        volume, arrays.get("reference"), arrays.get("input"), pixel_size, data_range, restore_half
     )
     with atomic_output(Path(out), overwrite) as folder:
         folder.mkdir()
@@ -156,38 +172,62 @@ class TrainingBudget:
     seed: int = 0
 
 
+class TrainingRestorer:
+    """A planner restorer that trains fast → slow for each speed-up, then restores with it.
+
+    The training pair is ``train_slow`` (Z, Y, X) and its own simulated fast scan at that
+    speed-up, with noise drawn independently of the scan being restored. Runs are kept in
+    ``work_dir``. ``notes`` collects the training runs' warnings (a model that never beat its
+    input on validation, one never validated), which a plan must repeat.
+    """
+
+    def __init__(
+        self,
+        train_slow: np.ndarray,
+        profile: NoiseProfile,
+        work_dir: PathLike,
+        budget: TrainingBudget | None = None,
+        progress: bool = False,
+    ) -> None:
+        self.train_slow = train_slow
+        self.profile = profile
+        self.work_dir = Path(work_dir)
+        self.budget = budget or TrainingBudget()
+        self.progress = progress
+        self.notes: list[str] = []
+
+    def __call__(self, fast: np.ndarray, speedup: float) -> np.ndarray:
+        budget = self.budget
+        folder = self.work_dir / f"speedup-{speedup:g}"
+        folder.mkdir(parents=True, exist_ok=True)
+        train_fast = simulate_fast_scan(
+            self.train_slow, speedup, self.profile, budget.seed + 10_000 + round(speedup * 100)
+        )
+        tifffile.imwrite(folder / "fast.tif", train_fast)
+        tifffile.imwrite(folder / "slow.tif", self.train_slow)
+        from vemrestore.training.api import train
+
+        result = train(_training_config(folder, budget), folder / "run", progress=self.progress)
+        logger.info("speed-up %g: trained %d steps", speedup, result.steps)
+        if not result.validated:
+            self.notes.append(f"{speedup:g}×: the training budget ended before validation")
+        elif not result.best_psnr > result.input_psnr:
+            self.notes.append(
+                f"{speedup:g}×: the model was trained below its input's validation score "
+                f"({result.best_psnr:.2f} dB against {result.input_psnr:.2f} dB)"
+            )
+        return restore(fast, result.best)
+
+
 def training_restorer(
     train_slow: np.ndarray,
     profile: NoiseProfile,
     work_dir: PathLike,
     budget: TrainingBudget | None = None,
     progress: bool = False,
-) -> Restorer:
-    """A planner restorer that trains fast → slow for each speed-up, then restores with it.
-
-    The training pair is ``train_slow`` (Z, Y, X) and its own simulated fast scan at that
-    speed-up, with noise drawn independently of the scan being restored. Runs are kept in
-    ``work_dir``.
-    """
-    budget = budget or TrainingBudget()
-
-    def restore_with_training(fast: np.ndarray, speedup: float) -> np.ndarray:
-        folder = Path(work_dir) / f"speedup-{speedup:g}"
-        folder.mkdir(parents=True, exist_ok=True)
-        train_fast = simulate_fast_scan(
-            train_slow, speedup, profile, budget.seed + 10_000 + round(speedup * 100)
-        )
-        tifffile.imwrite(folder / "fast.tif", train_fast)
-        tifffile.imwrite(folder / "slow.tif", train_slow)
-        config = _training_config(folder, budget)
-        from vemrestore.training.api import train
-
-        result = train(config, folder / "run", progress=progress)
-        logger.info("speed-up %g: trained %d steps", speedup, result.steps)
-        model = result.best if result.best.is_file() else result.last
-        return restore(fast, model)
-
-    return restore_with_training
+) -> TrainingRestorer:
+    """A ``TrainingRestorer`` (kept for callers of the function form)."""
+    return TrainingRestorer(train_slow, profile, work_dir, budget, progress)
 
 
 def _training_config(folder: Path, budget: TrainingBudget) -> TrainingConfig:
@@ -256,6 +296,11 @@ def plan_files(
             )
         except ValueError as error:
             raise VemRestoreError(f"{pilot}: {error}") from None
+        if isinstance(restorer, TrainingRestorer):
+            notes = list(restorer.notes)
+            if plan.recommended is None or notes:
+                notes.append(_budget_note(restorer.budget))
+            plan = dataclasses.replace(plan, notes=tuple(notes))
         save_profile(profile, folder / "profile.json")
         if fit is not None:
             plot_calibration(fit, folder / "calibration.png")
@@ -267,12 +312,59 @@ def plan_files(
     return plan, fit
 
 
-def plan_summary(plan: Plan) -> str:
-    """The recommendation in one line."""
-    best = plan.recommended
-    if best is None:
-        return f"No speed-up reaches SSIM {plan.target_ssim:g} after restoration."
+def _budget_note(budget: TrainingBudget) -> str:
+    spent = f"{budget.steps} steps" if budget.steps else f"{budget.max_time} of wall-clock"
     return (
-        f"Largest speed-up reaching SSIM {plan.target_ssim:g}: {best.speedup:g}× "
-        f"(restored SSIM {best.ssim:.3f}, PSNR {best.psnr:.2f} dB)."
+        f"Each model was trained for only {spent} per speed-up: an under-trained model "
+        "understates what restoration can do (a longer --train-time, or --model with a "
+        "trained checkpoint, may reach the target at a larger speed-up)."
     )
+
+
+def plan_summary(plan: Plan) -> str:
+    """The recommendation, beside what the raw fast scan reaches without restoration."""
+    best, raw = plan.recommended, plan.raw_recommended
+    target = f"SSIM {plan.target_ssim:g}"
+    if raw is None:
+        without = f"No raw fast scan reaches {target}."
+    else:
+        without = (
+            f"The raw fast scan reaches {target} up to {raw.speedup:g}× (SSIM {raw.fast_ssim:.3f})."
+        )
+    if best is None:
+        text = f"{without} No speed-up reaches {target} after restoration."
+    else:
+        text = (
+            f"{without} Largest speed-up reaching {target} after restoration: {best.speedup:g}× "
+            f"(restored SSIM {best.ssim:.3f}, PSNR {best.psnr:.2f} dB)."
+        )
+        plain, restored = plan.restoration_speedup
+        if restored <= plain:
+            text += " Restoration adds no speed-up beyond the raw fast scan here."
+        else:
+            text += f" Restoration adds {restored / plain:g}× beyond the raw fast scan."
+    return " ".join([text, *plan.notes])
+
+
+def acquisition_summary(plan: Plan, volume_size: tuple[int, int, int], dwell_us: float) -> str:
+    """Acquisition time of a volume without and with restoration; only the speed-up beyond
+    what the raw fast scan reaches is credited to restoration."""
+    plain, restored = plan.restoration_speedup
+    before = acquisition_time(volume_size, dwell_us, plain).fast_s
+    after = acquisition_time(volume_size, dwell_us, restored).fast_s
+    size = "×".join(map(str, volume_size))
+    if restored <= plain:
+        return (
+            f"acquisition of {size} voxels at {dwell_us:g} µs: {_hours(before)} at {plain:g}× "
+            "(raw fast scan); restoration saves no time here"
+        )
+    return (
+        f"acquisition of {size} voxels at {dwell_us:g} µs: {_hours(before)} at {plain:g}× "
+        f"(raw fast scan) → {_hours(after)} at {restored:g}× with restoration, "
+        f"{_hours(before - after)} saved by restoration"
+    )
+
+
+def _hours(seconds: float) -> str:
+    hours = seconds / 3600
+    return f"{hours:.1f} h" if hours >= 1 else f"{seconds / 60:.1f} min"

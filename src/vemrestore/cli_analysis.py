@@ -31,11 +31,6 @@ def _numbers(option: str, text: str, kind: type = float) -> list:
     return values
 
 
-def _duration(seconds: float) -> str:
-    hours = seconds / 3600
-    return f"{hours:.1f} h" if hours >= 1 else f"{seconds / 60:.1f} min"
-
-
 def simulate(
     clean: Annotated[Path, typer.Argument(help="Slow/clean volume: TIFF, .zarr or slices.")],
     speedup: Annotated[float, typer.Option(help="Scan speed-up K (dwell time / K).")],
@@ -111,25 +106,57 @@ def evaluate(
         float | None, typer.Option(help="Peak for PSNR/SSIM (default: dtype max).")
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace the report folder.")] = False,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="The model that restored it: scores it without a reference (needs --input).",
+        ),
+    ] = None,
 ) -> None:
-    """PSNR/SSIM, Fourier ring correlation and resolution; writes report.md and figures."""
+    """PSNR/SSIM, Fourier ring correlation and resolution, beside a Gaussian baseline;
+    writes report.md and figures."""
     from vemrestore.analysis import evaluate_files
-    from vemrestore.evaluation import resolution
 
     with user_errors():
         out = out or restored.with_name(f"{restored.stem}-report")
-        result = evaluate_files(restored, out, reference, noisy, data_range, overwrite)
-    unit = result.unit
-    if result.scores is not None:
-        typer.echo(
-            f"PSNR {result.scores.psnr:.2f} dB, SSIM {result.scores.ssim:.4f}, "
-            f"FRC resolution {resolution(result.frc_reference):.1f} {unit}"
-        )
-    typer.echo(
-        f"half-image FRC resolution {resolution(result.half_frc_restored):.1f} {unit}, "
-        f"noise σ {result.noise['restored']:.4g}"
-    )
+        result = evaluate_files(restored, out, reference, noisy, data_range, overwrite, model)
+    for line in evaluation_lines(result):
+        typer.echo(line)
     typer.echo(f"wrote {out / 'report.md'}")
+
+
+def evaluation_lines(result) -> list[str]:
+    """The figures a user compares, one line per volume: restored beside input and baseline."""
+    from vemrestore.evaluation import resolution
+
+    unit = result.unit
+    names = {"input": "input", "baseline": "Gaussian", "restored": "restored"}
+    if result.baseline is not None:
+        names["baseline"] = f"Gaussian σ={result.baseline.sigma:g}px"
+    lines = []
+    if result.scores is not None:
+        rows = (
+            ("input", result.input_scores, result.frc_input_reference),
+            ("baseline", result.baseline_scores, result.frc_baseline_reference),
+            ("restored", result.scores, result.frc_reference),
+        )
+        for key, scores, curve in rows:
+            if scores is not None:
+                limit = " (Nyquist)" if curve.saturated else ""
+                lines.append(
+                    f"{names[key]:<22} PSNR {scores.psnr:6.2f} dB  SSIM {scores.ssim:.4f}  "
+                    f"FRC {resolution(curve):.1f} {unit}{limit}, mean {curve.mean:.3f}"
+                )
+    for key, curve in result.halves.items():
+        lines.append(
+            f"{names[key]:<22} independent-halves FRC {resolution(curve):.1f} {unit}, "
+            f"mean {curve.mean:.3f}"
+        )
+    if not result.halves:
+        lines.append("no reference-free score: give --input and --model")
+    return lines
 
 
 def plan(
@@ -160,8 +187,12 @@ def plan(
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Find the largest scan speed-up whose restoration still reaches a target SSIM."""
-    from vemrestore.analysis import TrainingBudget, plan_files, plan_summary
-    from vemrestore.simulate import acquisition_time
+    from vemrestore.analysis import (
+        TrainingBudget,
+        acquisition_summary,
+        plan_files,
+        plan_summary,
+    )
 
     with user_errors():
         factors = _numbers("--speedups", speedups)
@@ -191,14 +222,8 @@ def plan(
         typer.echo(fit.summary())
     typer.echo(result.table())
     typer.echo(plan_summary(result))
-    best = result.recommended
-    if size is not None and best is not None:
-        time = acquisition_time(tuple(size), dwell_us, best.speedup)
-        typer.echo(
-            f"acquisition of {'×'.join(map(str, size))} voxels at {dwell_us:g} µs: "
-            f"{_duration(time.reference_s)} → {_duration(time.fast_s)} at "
-            f"{best.speedup:g}×, {_duration(time.saved_s)} saved"
-        )
+    if size is not None:
+        typer.echo(acquisition_summary(result, tuple(size), dwell_us))
     typer.echo(f"wrote {out}")
 
 

@@ -8,12 +8,13 @@ import pytest
 import tifffile
 from typer.testing import CliRunner
 
-from vemrestore.analysis import TrainingBudget, plan_files
+from vemrestore.analysis import TrainingBudget, acquisition_summary, plan_files, plan_summary
 from vemrestore.checkpoint import save_checkpoint
 from vemrestore.cli import app
 from vemrestore.config import NormalizationConfig
 from vemrestore.models import create_model
 from vemrestore.simulate import NoiseProfile, save_profile
+from vemrestore.simulate.planner import Plan, PlanRow
 
 runner = CliRunner()
 
@@ -78,7 +79,20 @@ def test_simulate_calibrate_evaluate(tmp_path, pilot):
         "slices.png",
     }
     blind = invoke("evaluate", fast, "--out", tmp_path / "blind")
-    assert blind.exit_code == 0 and "half-image FRC resolution" in blind.output
+    assert blind.exit_code == 0 and "give --input and --model" in blind.output
+
+
+def test_evaluate_scores_the_model_on_independent_halves(tmp_path, pilot, identity):
+    fast = tmp_path / "fast.tif"
+    invoke("simulate", pilot, "--speedup", 4, "-o", fast)
+    args = ("evaluate", fast, "--input", fast, "--model", identity, "--out", tmp_path / "r")
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines()}
+    assert "independent-halves FRC" in lines["restored"] and "Gaussian" in lines
+    # the identity restores each half to itself: it scores exactly the raw input
+    assert lines["restored"].split("mean")[1] == lines["input"].split("mean")[1]
+    assert "| restored |" in (tmp_path / "r" / "report.md").read_text()
 
 
 def test_user_mistakes_give_one_error_line(tmp_path, pilot):
@@ -121,8 +135,11 @@ def test_plan_with_a_model_writes_curve_and_recommendation(tmp_path, pilot, iden
     assert rows[0].startswith("speedup,") and len(rows) == 4
     ssim = [float(row.split(",")[5]) for row in rows[1:]]
     assert ssim[0] > ssim[1] > ssim[2]  # identity: quality falls with the speed-up
-    assert "Largest speed-up reaching SSIM 0.5" in result.output
-    assert "saved" in result.output
+    assert "after restoration: 16×" in result.output
+    # the identity restores nothing: the raw fast scan reaches the same speed-up, no credit
+    assert "The raw fast scan reaches SSIM 0.5 up to 16×" in result.output
+    assert "Restoration adds no speed-up beyond the raw fast scan" in result.output
+    assert "restoration saves no time here" in result.output
 
 
 def test_plan_trains_per_speedup_and_calibrates_from_the_pilot(tmp_path, pilot):
@@ -137,4 +154,19 @@ def test_plan_trains_per_speedup_and_calibrates_from_the_pilot(tmp_path, pilot):
     assert [row.speedup for row in plan.rows] == [2.0, 8.0]
     assert plan.unit == "nm" and all(np.isfinite(row.resolution) for row in plan.rows)
     assert plan.recommended is None
-    assert "No speed-up reaches" in (tmp_path / "plan" / "plan.md").read_text()
+    text = (tmp_path / "plan" / "plan.md").read_text()
+    assert "No speed-up reaches" in text and "trained for only 4 steps" in text
+
+
+def test_plan_credits_restoration_only_beyond_the_raw_fast_scan():
+    rows = tuple(
+        PlanRow(k, 30.0, raw, 4.0, 32.0, restored, 4.0)
+        for k, raw, restored in ((2, 0.95, 0.97), (4, 0.91, 0.95), (8, 0.80, 0.92), (16, 0.6, 0.8))
+    )
+    plan = Plan(rows, 0.9, "px", NoiseProfile())
+    assert plan.restoration_speedup == (4.0, 8.0)
+    assert "Restoration adds 2× beyond the raw fast scan" in plan_summary(plan)
+    text = acquisition_summary(plan, (100, 1000, 1000), 10.0)
+    assert "4.2 min at 4× (raw fast scan) → 2.1 min at 8× with restoration, 2.1 min saved" in text
+    noted = Plan(rows, 0.9, "px", NoiseProfile(), notes=("8×: the model was trained below",))
+    assert plan_summary(noted).endswith("8×: the model was trained below")

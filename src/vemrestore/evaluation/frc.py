@@ -59,6 +59,17 @@ class FRCCurve:
         frequency = self.crossing(threshold)
         return 1.0 / (frequency if frequency is not None else float(self.frequencies[-1]))
 
+    @property
+    def saturated(self) -> bool:
+        """True when the curve never drops below 1/7: its resolution is only the Nyquist
+        limit, and cannot tell two such images apart."""
+        return self.crossing() is None
+
+    @property
+    def mean(self) -> float:
+        """Mean FRC over all rings: still separates curves that both saturate."""
+        return float(np.mean(self.values))
+
     def resolution_nm(self, threshold: float = THRESHOLD) -> float | None:
         """Resolution in nm, or None without a pixel size."""
         if self.pixel_size is None:
@@ -79,18 +90,29 @@ def checkerboard_frc(image: np.ndarray, pixel_size: float | None = None) -> FRCC
     if min(height, width) < 16:
         raise ValueError(f"checkerboard FRC needs an image of at least 16×16, got {image.shape}")
     image = image[:height, :width]
-    frequencies_y = np.fft.fftfreq(height // 2)[:, None]
-    frequencies_x = np.fft.fftfreq(width // 2)[None, :]
-    curves = []
-    for first, second, (dy, dx) in (
-        (image[0::2, 0::2], image[1::2, 1::2], (0.5, 0.5)),
-        (image[0::2, 1::2], image[1::2, 0::2], (0.5, -0.5)),
-    ):
-        spectrum1, spectrum2 = _spectra(first, second)
-        # second(p) = first(p + d): undo with exp(-2πi f·d) on the second's spectrum
-        phase = np.exp(-2j * np.pi * (frequencies_y * dy + frequencies_x * dx))
-        curves.append(_ring_correlation(spectrum1, spectrum2, phase, 2.0, pixel_size))
+    curves = [
+        diagonal_frc(image[0::2, 0::2], image[1::2, 1::2], pixel_size),
+        diagonal_frc(image[0::2, 1::2], image[1::2, 0::2], pixel_size, x_step=-1),
+    ]
     return FRCCurve(curves[0].frequencies, (curves[0].values + curves[1].values) / 2.0, pixel_size)
+
+
+def diagonal_frc(
+    first: np.ndarray, second: np.ndarray, pixel_size: float | None = None, x_step: int = 1
+) -> FRCCurve:
+    """FRC between two (Y, X) half-resolution images on diagonal sub-lattices: ``second``
+    samples the grid of ``first`` one original pixel down and ``x_step`` (±1) across.
+
+    Used on raw lattices (``checkerboard_frc``) and on lattices restored one by one: each
+    restoration then sees only its own lattice's noise, so the two stay independent.
+    """
+    spectrum1, spectrum2 = _spectra(first, second)
+    height, width = spectrum1.shape
+    frequencies_y = np.fft.fftfreq(height)[:, None]
+    frequencies_x = np.fft.fftfreq(width)[None, :]
+    # second(p) = first(p + d), d = half a lattice pixel: undo with exp(-2πi f·d)
+    phase = np.exp(-2j * np.pi * (frequencies_y * 0.5 + frequencies_x * 0.5 * x_step))
+    return _ring_correlation(spectrum1, spectrum2, phase, 2.0, pixel_size)
 
 
 def mean_curve(curves: list[FRCCurve]) -> FRCCurve:

@@ -59,41 +59,45 @@ def report_markdown(evaluation: Evaluation, title: str = "Evaluation") -> str:
         f"{len(evaluation.frc_slices)} slices, resolution at the 1/7 threshold.",
         "",
     ]
+    baseline = evaluation.baseline
+    baseline_name = f"Gaussian σ = {baseline.sigma:g} px" if baseline is not None else ""
+    if baseline is not None:
+        lines += [
+            f"Classical baseline: the input filtered in-plane with a Gaussian of σ = "
+            f"{baseline.sigma:g} px, chosen without a reference from the input's noise "
+            f"(σ ≈ {baseline.noise:.4g}) by Stein's unbiased risk estimate.",
+            "",
+        ]
     if evaluation.scores is not None:
         lines += [
             "## Against the reference",
             "",
-            f"| volume | PSNR (dB) | SSIM | FRC resolution ({unit}) |",
-            "|---|---:|---:|---:|",
+            f"| volume | PSNR (dB) | SSIM | FRC resolution ({unit}) | mean FRC |",
+            "|---|---:|---:|---:|---:|",
         ]
-        rows = [("restored", evaluation.scores, evaluation.frc_reference)]
-        if evaluation.input_scores is not None:
-            rows.insert(0, ("input", evaluation.input_scores, evaluation.frc_input_reference))
+        rows = [
+            ("input", evaluation.input_scores, evaluation.frc_input_reference),
+            (baseline_name, evaluation.baseline_scores, evaluation.frc_baseline_reference),
+            ("restored", evaluation.scores, evaluation.frc_reference),
+        ]
         for name, scores, curve in rows:
-            lines.append(
-                f"| {name} | {scores.psnr:.2f} | {scores.ssim:.4f} | {resolution(curve):.1f} |"
-            )
+            if scores is not None and curve is not None:
+                lines.append(
+                    f"| {name} | {scores.psnr:.2f} | {scores.ssim:.4f} | {_resolution(curve)} "
+                    f"| {curve.mean:.3f} |"
+                )
+        lines += ["", *_saturation_note(evaluation)]
         lines += [
-            "",
             f"Data range {evaluation.scores.data_range:g}. Per slice: "
             "![per-slice metrics](slices.png)",
             "",
         ]
-    lines += [
-        "## Without a reference (checkerboard half-image FRC)",
-        "",
-        f"| volume | half-image FRC resolution ({unit}) | noise σ |",
-        "|---|---:|---:|",
-    ]
-    halves = [("restored", evaluation.half_frc_restored)]
-    if evaluation.half_frc_input is not None:
-        halves.insert(0, ("input", evaluation.half_frc_input))
-    for name, curve in halves:
-        lines.append(f"| {name} | {resolution(curve):.1f} | {evaluation.noise[name]:.4g} |")
+    lines += ["## Without a reference: independent halves", "", *_halves(evaluation, baseline_name)]
     lines += [
         "",
-        "The halves are the diagonal checkerboard lattices (pixel 2× the original); "
-        "their resolution cannot be finer than 4 px.",
+        "Noise σ (2×2 high-pass estimate, intensity units): "
+        + ", ".join(f"{name} {value:.4g}" for name, value in evaluation.noise.items())
+        + ". Any blur lowers it as much as a restoration: it is not a quality score.",
         "",
         "![FRC curves](frc.png)",
         "",
@@ -101,6 +105,51 @@ def report_markdown(evaluation: Evaluation, title: str = "Evaluation") -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _resolution(curve: FRCCurve) -> str:
+    value = f"{resolution(curve):.1f}"
+    return f"{value} (Nyquist)" if curve.saturated else value
+
+
+def _saturation_note(evaluation: Evaluation) -> list[str]:
+    """Say plainly when the FRC resolution cannot rank the volumes: both reach Nyquist."""
+    curves = [evaluation.frc_reference, evaluation.frc_input_reference]
+    if not all(curve is not None and curve.saturated for curve in curves):
+        return []
+    return [
+        "Input and restored both stay above 1/7 up to the Nyquist frequency: their FRC "
+        "resolution is the pixel limit and cannot separate them here. Compare PSNR, SSIM and "
+        "the mean FRC instead.",
+        "",
+    ]
+
+
+def _halves(evaluation: Evaluation, baseline_name: str) -> list[str]:
+    if not evaluation.halves:
+        return [
+            "Give the restoration's input (`--input`) and its model (`--model`) to score it "
+            "without a reference and to see the Gaussian baseline."
+        ]
+    unit = evaluation.unit
+    names = {"input": "input (raw)", "baseline": baseline_name, "restored": "restored"}
+    lines = [
+        f"| independent halves | FRC resolution ({unit}) | mean FRC |",
+        "|---|---:|---:|",
+    ]
+    for key, curve in evaluation.halves.items():
+        lines.append(f"| {names[key]} | {_resolution(curve)} | {curve.mean:.3f} |")
+    lines += [
+        "",
+        "The input's two diagonal sub-lattices carry independent noise; each is restored on "
+        "its own and the two results are compared by FRC, so only signal can raise the curve. "
+        "A Gaussian (any linear filter) scores what the raw halves score: a restoration must "
+        "beat that row to have added anything. The halves have 2× the pixel size: their "
+        "resolution cannot be finer than 4 px.",
+    ]
+    if "restored" not in evaluation.halves:
+        lines += ["", "Give `--model` (the model that restored this volume) to score it here."]
+    return lines
 
 
 def _crops(volumes: dict[str, np.ndarray], voxel_size, path: Path) -> None:
@@ -144,8 +193,8 @@ def _frc_figure(evaluation: Evaluation, path: Path) -> None:
     curves: list[tuple[str, FRCCurve | None]] = [
         ("restored vs reference", evaluation.frc_reference),
         ("input vs reference", evaluation.frc_input_reference),
-        ("restored, half-image", evaluation.half_frc_restored),
-        ("input, half-image", evaluation.half_frc_input),
+        ("Gaussian vs reference", evaluation.frc_baseline_reference),
+        *((f"{name}, independent halves", curve) for name, curve in evaluation.halves.items()),
     ]
     figure, axis = plt.subplots(figsize=(6, 4))
     scale = evaluation.pixel_size or 1.0

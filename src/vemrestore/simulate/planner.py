@@ -52,12 +52,28 @@ class Plan:
     target_ssim: float
     unit: str
     profile: NoiseProfile
+    notes: tuple[str, ...] = ()
+    """What the restorer reported, e.g. models that did not beat their input in training."""
 
     @property
     def recommended(self) -> PlanRow | None:
         """The largest speed-up whose restoration reaches the target SSIM (None if none does)."""
         passing = [row for row in self.rows if row.ssim >= self.target_ssim]
         return max(passing, key=lambda row: row.speedup) if passing else None
+
+    @property
+    def raw_recommended(self) -> PlanRow | None:
+        """The largest speed-up whose raw fast scan already reaches the target SSIM."""
+        passing = [row for row in self.rows if row.fast_ssim >= self.target_ssim]
+        return max(passing, key=lambda row: row.speedup) if passing else None
+
+    @property
+    def restoration_speedup(self) -> tuple[float, float]:
+        """(speed-up without restoration, with it) that reach the target; 1 when none does
+        (the reference scan). Restoration is credited only with the step between the two."""
+        raw, restored = self.raw_recommended, self.recommended
+        without = raw.speedup if raw is not None else 1.0
+        return without, max(without, restored.speedup if restored is not None else 1.0)
 
     def table(self) -> str:
         """Markdown table, one row per speed-up."""

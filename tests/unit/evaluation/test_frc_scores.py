@@ -84,4 +84,4 @@ def test_evaluate_with_and_without_reference():
     assert result.unit == "nm" and result.slice_resolution.shape == (3,)
     assert result.noise["input"] > 5 * result.noise["restored"]
     blind = evaluate(noisy)
-    assert blind.scores is None and blind.half_frc_input is None
+    assert blind.scores is None and blind.halves == {} and blind.baseline is None
