@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from vemrestore.checkpoint import Checkpoint, as_checkpoint
@@ -29,6 +30,7 @@ from vemrestore.inference import Predictor, restore_slices
 from vemrestore.inference.blocks import BlockJob, model_digest
 from vemrestore.inference.distributed import BlockRunSummary, restore_in_blocks
 from vemrestore.inference.key_slices import restore_key_slice_stream, trained_key_period
+from vemrestore.inference.predictor import select_device
 from vemrestore.io import (
     ArrayReader,
     VolumeReader,
@@ -66,6 +68,20 @@ def restore(
     checkpoint = as_checkpoint(model, normalization, trust_code=trust_code)
     slices = list(_restore_reader(reader, checkpoint, config or InferenceConfig(), progress))
     return np.stack(slices).reshape(np.shape(volume))
+
+
+def restoration_summary(model: ModelSource, device: str = "auto") -> str:
+    """One line naming the model and the device it will run on, e.g. ``supervised.pt
+    (unet2p5d, window 1) on cpu, 2 threads``."""
+    checkpoint = as_checkpoint(model)
+    network = checkpoint.model
+    name = Path(model).name if isinstance(model, (str, os.PathLike)) else "model"
+    described = f"{getattr(network, 'model_name', type(network).__name__)}, window "
+    described += str(getattr(network, "window", "?"))
+    target = select_device(device)
+    threads = torch.get_num_threads()
+    where = f"cpu, {threads} thread{'s' * (threads > 1)}" if target.type == "cpu" else target
+    return f"{name} ({described}) on {where}"
 
 
 def restore_file(

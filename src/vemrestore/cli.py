@@ -5,9 +5,8 @@ User mistakes (bad files, paths, options) print one ``error: ...`` line and exit
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -16,11 +15,21 @@ from vemrestore.cli_analysis import register_analysis_commands
 from vemrestore.cli_errors import enable_debug, user_errors
 from vemrestore.cli_export import export
 from vemrestore.cli_inspect import inspect_app
+from vemrestore.cli_options import (
+    Output,
+    Overwrite,
+    Quiet,
+    Threads,
+    one_output,
+    quiet_libraries,
+    show_vemrestore_warnings,
+)
 from vemrestore.cli_train import config_app, train_app
 from vemrestore.config import DistributedConfig, InferenceConfig
 from vemrestore.errors import VemRestoreError
 from vemrestore.inference_checkerboard import restore_sublattices_file, trained_inference_mode
 from vemrestore.pretrained import DEFAULT_MODEL
+from vemrestore.threads import set_threads
 
 BLOCKS = "Block-wise runs (.zarr output)"
 KEY_SLICES = "Key-slice acquisitions"
@@ -67,12 +76,12 @@ def _root(
     """Fast-Scan, AI-Restore: restore noisy fast-scan volume EM."""
     if debug:
         enable_debug()
-    # Lightning's INFO lines (accelerator summary, tips) are noise to a microscopist;
-    # its warnings still show. tifffile's log lines about damaged files would come before
-    # (and say less than) the reader's own error line.
-    for name in ("lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    # library chatter is noise to a microscopist; what matters, vemrestore says itself.
+    # tifffile's log lines about damaged files would come before (and say less than) the
+    # reader's own error line.
+    quiet_libraries()
     logging.getLogger("tifffile").setLevel(logging.CRITICAL)
+    show_vemrestore_warnings()
 
 
 @app.command()
@@ -81,8 +90,12 @@ def denoise(
         Path, typer.Argument(metavar="INPUT", help="TIFF, .zarr, or slice folder.")
     ],
     output_path: Annotated[
-        Path, typer.Argument(metavar="OUTPUT", help=".tif, .zarr, or a folder name (slices).")
-    ],
+        Path | None,
+        typer.Argument(
+            metavar="OUTPUT", help=".tif, .zarr, or a folder name (slices); or give -o OUTPUT."
+        ),
+    ] = None,
+    output: Output = None,
     model: Annotated[
         Path | None,
         typer.Option(
@@ -132,8 +145,9 @@ def denoise(
     slice_format: Annotated[
         str, typer.Option(help="Slice file type when OUTPUT is a folder: tif or png.")
     ] = "tif",
-    overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT if it exists.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    threads: Threads = None,
     key_slices: Annotated[
         int | None,
         typer.Option(
@@ -192,12 +206,10 @@ def denoise(
     A .zarr OUTPUT from a Zarr or uncompressed TIFF INPUT is restored in blocks on Dask.
     """
     with user_errors():
+        output_path = one_output(output, output_path)
+        set_threads(threads)
         if model is None:
             model = DEFAULT_MODEL
-            if not quiet:
-                typer.echo(
-                    f"no --model given: using the shipped generalist model {model.name}", err=True
-                )
         if not quiet:
             noise = api.check_noise(
                 input_path, model, array=array, trust_code=trust_model_code, allow_gaps=allow_gaps
@@ -216,6 +228,13 @@ def denoise(
             torch_compile=torch_compile,
             output_dtype="float32" if float32 else "same",
         )
+        if not quiet and input_path.exists():  # a missing input: only the error line
+            default = (
+                " (the shipped generalist; --model to choose)" if model == DEFAULT_MODEL else ""
+            )
+            typer.echo(
+                f"restoring with {api.restoration_summary(model, device)}{default}", err=True
+            )
         distributed = DistributedConfig(
             workers=workers,
             memory_per_worker=memory_per_worker,
@@ -335,6 +354,46 @@ register_analysis_commands(app)
 app.add_typer(inspect_app, name="inspect")
 
 
+def command() -> Any:
+    """The ``vemrestore`` command with help a facility user can read: value options show a
+    plain word (PATH, N, NUMBER, TEXT) instead of Python type names, flags show none."""
+    root = typer.main.get_command(app)
+    _plain_help(root)
+    return root
+
+
+def _plain_help(node: Any) -> None:
+    for param in node.params:
+        if param.param_type_name == "argument":
+            param.display_type_rich = lambda ctx: None  # the name column says it already
+        elif param.metavar is None:
+            param.metavar = _plain_word(param)
+    original = node.get_help_option
+
+    def help_option(ctx: Any) -> Any:
+        option = original(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    node.get_help_option = help_option
+    for child in getattr(node, "commands", {}).values():
+        _plain_help(child)
+
+
+def _plain_word(param: Any) -> str:
+    if getattr(param, "is_flag", False):
+        return ""
+    described = getattr(param, "type_descriptor", None)
+    name = param.bare_type().lower() if described is not None else ""
+    word = "TEXT"
+    for key, plain in (("path", "PATH"), ("int", "N"), ("float", "NUMBER")):
+        if key in name:
+            word = plain
+            break
+    return f"{word} ..." if described is not None and described.is_list else word
+
+
 def main() -> None:
     """Console-script entry point."""
-    app()
+    command()()

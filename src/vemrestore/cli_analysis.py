@@ -12,7 +12,16 @@ from typing import Annotated
 import typer
 
 from vemrestore.cli_errors import user_errors
+from vemrestore.cli_options import (
+    OldOutput,
+    Overwrite,
+    Quiet,
+    Threads,
+    one_output,
+    quiet_libraries,
+)
 from vemrestore.errors import VemRestoreError
+from vemrestore.threads import set_threads
 
 
 def _profile(path: Path | None):
@@ -44,7 +53,7 @@ def simulate(
         int | None, typer.Option(help="Key-slice acquisition: every P-th slice at speed-up 1.")
     ] = None,
     key_offset: Annotated[int, typer.Option(help="z of the first key slice.")] = 0,
-    overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT if it exists.")] = False,
+    overwrite: Overwrite = False,
 ) -> None:
     """Simulate a K-times faster SEM scan of a volume (shot, read noise, x blur, jitter)."""
     from vemrestore.analysis import simulate_file
@@ -74,7 +83,7 @@ def calibrate(
     figure: Annotated[
         Path | None, typer.Option(help="Variance-vs-mean PNG (default: beside -o, .png).")
     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs.")] = False,
+    overwrite: Overwrite = False,
 ) -> None:
     """Estimate a noise profile from a fast/slow pair, or from a single noisy volume."""
     from vemrestore.analysis import calibrate_files
@@ -99,13 +108,21 @@ def evaluate(
     noisy: Annotated[
         Path | None, typer.Option("--input", help="The restoration's input (fast scan).")
     ] = None,
-    out: Annotated[
-        Path | None, typer.Option(help="Report folder (default: RESTORED name + -report).")
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FOLDER",
+            help="Report folder (default: RESTORED name + -report).",
+        ),
     ] = None,
+    out: OldOutput = None,
     data_range: Annotated[
         float | None, typer.Option(help="Peak for PSNR/SSIM (default: dtype max).")
     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace the report folder.")] = False,
+    overwrite: Overwrite = False,
+    threads: Threads = None,
     model: Annotated[
         Path | None,
         typer.Option(
@@ -120,7 +137,10 @@ def evaluate(
     from vemrestore.analysis import evaluate_files
 
     with user_errors():
-        out = out or restored.with_name(f"{restored.stem}-report")
+        set_threads(threads)
+        out = one_output(output, out, required=False) or restored.with_name(
+            f"{restored.stem}-report"
+        )
         result = evaluate_files(restored, out, reference, noisy, data_range, overwrite, model)
     for line in evaluation_lines(result):
         typer.echo(line)
@@ -161,7 +181,13 @@ def evaluation_lines(result) -> list[str]:
 
 def plan(
     pilot: Annotated[Path, typer.Argument(help="Slow-scan pilot volume.")],
-    out: Annotated[Path, typer.Option(help="New folder for plan.csv, plan.md, plan.png.")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", metavar="FOLDER", help="New folder for plan.csv, plan.md, plan.png."
+        ),
+    ] = None,
+    out: OldOutput = None,
     speedups: Annotated[str, typer.Option(help="Speed-ups to try.")] = "2,4,8,16",
     target_ssim: Annotated[float, typer.Option(help="Quality needed after restoration.")] = 0.9,
     profile: Annotated[Path | None, typer.Option(help="Noise profile JSON.")] = None,
@@ -183,8 +209,9 @@ def plan(
     ] = None,
     dwell_us: Annotated[float, typer.Option(help="Reference dwell time (µs/pixel).")] = 1.0,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
-    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    threads: Threads = None,
 ) -> None:
     """Find the largest scan speed-up whose restoration still reaches a target SSIM."""
     from vemrestore.analysis import (
@@ -194,7 +221,10 @@ def plan(
         plan_summary,
     )
 
+    quiet_libraries()  # training per speed-up imports Lightning, which resets its loggers
     with user_errors():
+        set_threads(threads)
+        out = one_output(output, out)
         factors = _numbers("--speedups", speedups)
         size = _numbers("--volume-size", volume_size, int) if volume_size else None
         if size is not None and len(size) != 3:

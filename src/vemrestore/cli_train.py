@@ -12,6 +12,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from vemrestore.cli_errors import user_errors
+from vemrestore.cli_options import (
+    OldOutput,
+    OldOverwrite,
+    Overwrite,
+    Quiet,
+    Threads,
+    one_output,
+    quiet_libraries,
+)
 from vemrestore.config.training import (
     DEFAULT_CONFIG_YAML,
     TrainingConfig,
@@ -20,6 +29,7 @@ from vemrestore.config.training import (
     with_self_supervised,
 )
 from vemrestore.errors import VemRestoreError
+from vemrestore.threads import set_threads
 
 if TYPE_CHECKING:
     from vemrestore.training.api import TrainResult
@@ -49,7 +59,10 @@ def supervised(
         list[Path] | None, typer.Option(help="Fast-scan volume (repeat per pair).")
     ] = None,
     slow: Annotated[list[Path] | None, typer.Option(help="Slow-scan volume, same order.")] = None,
-    out: Annotated[Path | None, typer.Option(help="New run folder.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", metavar="RUN", help="New run folder.")
+    ] = None,
+    out: OldOutput = None,
     config: Annotated[Path | None, typer.Option(help="Training config YAML.")] = None,
     key_slices: Annotated[
         int | None, typer.Option(help="Key-slice mode with this period (slow every P slices).")
@@ -60,16 +73,25 @@ def supervised(
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="Budget: epochs.")] = None,
     steps: Annotated[int | None, typer.Option(help="Budget: optimizer steps.")] = None,
-    max_time: Annotated[str | None, typer.Option(help="Budget: wall-clock, e.g. 5m.")] = None,
+    max_time: Annotated[
+        str | None,
+        typer.Option(
+            help="Budget: wall-clock, e.g. 5m; with --resume it counts the earlier runs' time."
+        ),
+    ] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue the run in this folder.")] = None,
     init: Annotated[Path | None, typer.Option(help="Start from this checkpoint's weights.")] = None,
     from_scratch: Annotated[bool, typer.Option(help=FROM_SCRATCH_HELP)] = False,
-    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+    quiet: Quiet = False,
+    threads: Threads = None,
 ) -> None:
-    """Train fast → slow on registered pairs; writes checkpoints and logs into --out."""
+    """Train fast → slow on registered pairs; writes checkpoints and logs into -o RUN."""
     from vemrestore.training import api
 
+    quiet_libraries()  # after Lightning is imported: it resets its loggers on import
     with user_errors():
+        set_threads(threads)
+        out = one_output(output, out, required=False)
         sets = [*(overrides or []), *_budget_overrides(epochs, steps, max_time)]
         if resume is not None:
             if fast or slow or out or config or init or key_slices:
@@ -80,7 +102,7 @@ def supervised(
             result = api.resume(resume, sets, progress=not quiet)
         else:
             if out is None:
-                raise VemRestoreError("--out RUN is required (a new run folder)")
+                raise VemRestoreError("-o/--output RUN is required (a new run folder)")
             if len(fast or []) != len(slow or []):
                 raise VemRestoreError("give one --slow for every --fast, in the same order")
             settings = load_training_config(config, sets)
@@ -103,7 +125,10 @@ def self_supervised(
     noisy: Annotated[
         list[Path] | None, typer.Option(help="Noisy volume or 2D image (repeat for more).")
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="New run folder.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", metavar="RUN", help="New run folder.")
+    ] = None,
+    out: OldOutput = None,
     config: Annotated[Path | None, typer.Option(help="Training config YAML.")] = None,
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="Override: section.key=value.")
@@ -116,17 +141,26 @@ def self_supervised(
     ] = False,
     epochs: Annotated[int | None, typer.Option(help="Budget: epochs.")] = None,
     steps: Annotated[int | None, typer.Option(help="Budget: optimizer steps.")] = None,
-    max_time: Annotated[str | None, typer.Option(help="Budget: wall-clock, e.g. 5m.")] = None,
+    max_time: Annotated[
+        str | None,
+        typer.Option(
+            help="Budget: wall-clock, e.g. 5m; with --resume it counts the earlier runs' time."
+        ),
+    ] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue the run in this folder.")] = None,
     init: Annotated[Path | None, typer.Option(help="Start from this checkpoint's weights.")] = None,
     from_scratch: Annotated[bool, typer.Option(help=FROM_SCRATCH_HELP)] = False,
-    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+    quiet: Quiet = False,
+    threads: Threads = None,
 ) -> None:
     """Train on noisy volumes alone (checkerboard self-supervision); checks noise uniformity
-    first (see `vemrestore inspect noise`); writes checkpoints and logs into --out."""
+    first (see `vemrestore inspect noise`); writes checkpoints and logs into -o RUN."""
     from vemrestore.training import api
 
+    quiet_libraries()  # after Lightning is imported: it resets its loggers on import
     with user_errors():
+        set_threads(threads)
+        out = one_output(output, out, required=False)
         sets = [*(overrides or []), *_budget_overrides(epochs, steps, max_time)]
         if resume is not None:
             if noisy or out or config or init or strict or normalize_drift:
@@ -137,7 +171,7 @@ def self_supervised(
             result = api.resume(resume, sets, progress=not quiet)
         else:
             if out is None:
-                raise VemRestoreError("--out RUN is required (a new run folder)")
+                raise VemRestoreError("-o/--output RUN is required (a new run folder)")
             settings = with_self_supervised(
                 load_training_config(config, sets),
                 [str(path) for path in noisy or []],
@@ -166,11 +200,12 @@ def _echo_result(result: TrainResult) -> None:
 @config_app.command("init")
 def init_config(
     path: Annotated[Path, typer.Argument(help="Where to write the config.")] = Path("train.yaml"),
-    force: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+    overwrite: Overwrite = False,
+    force: OldOverwrite = False,
 ) -> None:
     """Write a commented default training config."""
     with user_errors():
-        if path.exists() and not force:
-            raise VemRestoreError(f"{path}: already exists (use --force to replace it)")
+        if path.exists() and not (overwrite or force):
+            raise VemRestoreError(f"{path}: already exists (use --overwrite to replace it)")
         path.write_text(DEFAULT_CONFIG_YAML)
         typer.echo(f"wrote {path}")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 
 from vemrestore.config import NormalizationConfig
 from vemrestore.io.base import VolumeReader
+
+logger = logging.getLogger(__name__)
 
 _MAX_SAMPLE_SLICES = 16
 _MAX_SAMPLE_PIXELS_PER_SLICE = 1 << 20
@@ -38,7 +41,8 @@ class Normalizer:
 
 
 def dtype_range(dtype: np.dtype) -> tuple[float, float]:
-    """The intensity range a dtype can hold; float data are taken as already in 0..1."""
+    """The intensity range a dtype can hold; float data are taken as already in 0..1 (for
+    bare arrays; ``fit_normalizer`` gives float volumes percentiles instead)."""
     dtype = np.dtype(dtype)
     if dtype.kind in "ui":
         info = np.iinfo(dtype)
@@ -51,16 +55,47 @@ def fit_normalizer(config: NormalizationConfig, reader: VolumeReader) -> Normali
 
     Up to 16 evenly spaced slices, each strided down to about one megapixel, are enough for
     stable 0.1/99.9 percentiles and keep this cheap on terabyte volumes.
+
+    ``dtype`` mode respects what the data are: uint16 data that use only 12 or 14 bits (most
+    detectors) are divided by 4095 or 16383, not 65535; float data carry no range of their
+    own (Fiji's 32-bit conversion keeps raw counts), so they get percentile normalisation,
+    with a log warning that says so.
     """
+    dtype = np.dtype(reader.dtype)
+    if config.mode == "dtype" and dtype.kind in "ui":
+        low, high = dtype_range(dtype)
+        if dtype == np.uint16:
+            high = _used_bits_maximum(float(sample_intensities(reader).max()))
+        return Normalizer(low, high)
     if config.mode == "dtype":
-        return Normalizer(*dtype_range(reader.dtype))
-    depth, height, width = reader.shape
-    z_indices = np.unique(np.linspace(0, depth - 1, min(depth, _MAX_SAMPLE_SLICES)).astype(int))
-    stride = max(1, int(np.sqrt(height * width / _MAX_SAMPLE_PIXELS_PER_SLICE)))
-    samples = [reader.read(slice(z, z + 1))[0, ::stride, ::stride].ravel() for z in z_indices]
+        logger.warning(
+            "%s input has no intensity range of its own: normalised by its %g–%g percentiles",
+            dtype,
+            config.low_percentile,
+            config.high_percentile,
+        )
     low, high = np.percentile(
-        np.concatenate(samples), [config.low_percentile, config.high_percentile]
+        sample_intensities(reader), [config.low_percentile, config.high_percentile]
     )
     if high <= low:
         high = low + 1.0
     return Normalizer(float(low), float(high))
+
+
+def sample_intensities(reader: VolumeReader) -> np.ndarray:
+    """A bounded sample of a volume's voxels: up to 16 evenly spaced slices, each strided
+    down to about one megapixel; 1-D, the volume's dtype."""
+    depth, height, width = reader.shape
+    z_indices = np.unique(np.linspace(0, depth - 1, min(depth, _MAX_SAMPLE_SLICES)).astype(int))
+    stride = max(1, int(np.sqrt(height * width / _MAX_SAMPLE_PIXELS_PER_SLICE)))
+    samples = [reader.read(slice(z, z + 1))[0, ::stride, ::stride].ravel() for z in z_indices]
+    return np.concatenate(samples)
+
+
+def _used_bits_maximum(maximum: float) -> float:
+    """The full scale of a 16-bit container: 4095 (12-bit), 16383 (14-bit) or 65535."""
+    for bits in (12, 14):
+        if maximum <= 2**bits - 1:
+            logger.info("uint16 data within %d bits: normalised by %d", bits, 2**bits - 1)
+            return float(2**bits - 1)
+    return 65535.0

@@ -50,6 +50,7 @@ from vemrestore.training.datamodule import PatchDataModule
 from vemrestore.training.defaults import resolve_for_data
 from vemrestore.training.module import RestorationModule
 from vemrestore.training.outputs import LIGHTNING_CHECKPOINT, RunOutputs
+from vemrestore.training.progress import budget_progress
 
 logger = logging.getLogger(__name__)
 
@@ -327,10 +328,16 @@ def _fit(
     outputs = RunOutputs(run_dir, config.data.normalization, metadata)
     run_dir.mkdir(parents=True, exist_ok=True)  # the inputs checked out
     save_training_config(config, run_dir / CONFIG_FILE)
+    max_time = parse_duration(config.max_time) if config.max_time else None
+    progress_bar = (
+        [budget_progress(config.epochs, config.steps, config.steps_per_epoch, max_time)]
+        if progress
+        else []
+    )
     trainer = L.Trainer(
         max_epochs=config.epochs if config.epochs is not None else -1,
         max_steps=config.steps if config.steps is not None else -1,
-        max_time=parse_duration(config.max_time) if config.max_time else None,
+        max_time=max_time,
         accelerator=config.accelerator,
         devices=config.devices,
         num_nodes=config.num_nodes,
@@ -338,9 +345,9 @@ def _fit(
         precision=_precision(config),
         use_distributed_sampler=False,
         logger=TensorBoardLogger(run_dir, name="tensorboard", version="", default_hp_metric=False),
-        callbacks=[outputs, *callbacks],
+        callbacks=[outputs, *progress_bar, *callbacks],
         enable_checkpointing=False,
-        enable_progress_bar=progress,
+        enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
         log_every_n_steps=min(50, config.steps_per_epoch),

@@ -38,3 +38,22 @@ def test_config_rejects_unknown_keys_and_unordered_percentiles():
         NormalizationConfig(mode="dtype", lowpercentile=1)
     with pytest.raises(ValidationError):
         NormalizationConfig(mode="percentile", low_percentile=99, high_percentile=1)
+
+
+@pytest.mark.parametrize(("bits", "full_scale"), [(12, 4095), (14, 16383), (16, 65535)])
+def test_uint16_holding_12_or_14_bits_is_normalised_by_its_real_range(rng, bits, full_scale):
+    volume = rng.integers(0, 2**bits, size=(4, 32, 32)).astype(np.uint16)
+    volume[0, 0, 0] = 2**bits - 1
+    normalizer = fit_normalizer(NormalizationConfig(), ArrayReader(volume))
+    assert (normalizer.low, normalizer.high) == (0.0, full_scale)
+    roundtrip = normalizer.denormalize(normalizer.normalize(volume), np.uint16)
+    np.testing.assert_array_equal(roundtrip, volume)
+
+
+def test_float_input_in_raw_counts_gets_percentiles_and_says_so(rng, caplog):
+    counts = rng.normal(3000, 400, size=(4, 32, 32)).astype(np.float32)  # Fiji 32-bit
+    normalizer = fit_normalizer(NormalizationConfig(), ArrayReader(counts))
+    low, high = np.percentile(counts, [0.1, 99.9])
+    assert normalizer.low == pytest.approx(low, rel=0.01)
+    assert normalizer.high == pytest.approx(high, rel=0.01)
+    assert "normalised by its 0.1–99.9 percentiles" in caplog.text
