@@ -23,7 +23,7 @@ demo: setup
 	$(BIN)/vemrestore denoise demo/fibsem_fast_16x256x256.tif demo-output/restored.tif --overwrite
 	$(BIN)/vemrestore evaluate demo-output/restored.tif --reference demo/fibsem_slow_16x256x256.tif \
 		--input demo/fibsem_fast_16x256x256.tif --model src/vemrestore/pretrained/supervised_unet2p5d.pt \
-		--out demo-output/report --overwrite
+		-o demo-output/report --overwrite
 
 test: setup
 	$(BIN)/python -m pytest

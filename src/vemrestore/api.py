@@ -12,6 +12,7 @@ Typical use::
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,12 @@ from torch import nn
 
 from vemrestore.checkpoint import Checkpoint, as_checkpoint
 from vemrestore.config import DistributedConfig, InferenceConfig, NormalizationConfig
-from vemrestore.data.normalization import fit_normalizer
+from vemrestore.data.normalization import (
+    fit_normalizer,
+    intensity_spread,
+    sample_intensities,
+    spread_mismatch,
+)
 from vemrestore.errors import VemRestoreError
 from vemrestore.geometry import TileGrid
 from vemrestore.inference import Predictor, restore_slices
@@ -43,6 +49,8 @@ from vemrestore.io import (
     write_volume,
 )
 from vemrestore.simulate.calibration import calibrate_single
+
+logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
 ModelSource = nn.Module | Checkpoint | PathLike
@@ -323,6 +331,12 @@ def _restore_reader(
 ):
     grid = _plan_grid(reader, checkpoint, config)
     normalizer = fit_normalizer(checkpoint.normalization, reader)
+    trained = checkpoint.metadata.get("input_spread")
+    if trained is not None:
+        found = intensity_spread(normalizer.normalize(sample_intensities(reader)))
+        mismatch = spread_mismatch(tuple(trained), found)
+        if mismatch is not None:
+            logger.warning("%s: %s", reader.name, mismatch)
     predictor = Predictor.from_config(checkpoint.model, config)
     return restore_slices(
         reader,

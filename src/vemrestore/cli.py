@@ -5,6 +5,7 @@ User mistakes (bad files, paths, options) print one ``error: ...`` line and exit
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 

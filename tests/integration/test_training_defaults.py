@@ -109,6 +109,8 @@ def test_budget_ending_before_validation_still_writes_best_and_says_so(pair, tmp
     assert result.best.is_file() and not result.validated
     assert load_checkpoint(result.best).metadata["validated"] is False
     assert "before the first validation" in result.warnings[0]
+    low, high = load_checkpoint(result.best).metadata["input_spread"]
+    assert 0.0 < low < high < 1.0
 
 
 def test_a_model_not_better_than_its_input_is_flagged(pair, tmp_path, caplog) -> None:

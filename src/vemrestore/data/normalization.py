@@ -99,3 +99,28 @@ def _used_bits_maximum(maximum: float) -> float:
             logger.info("uint16 data within %d bits: normalised by %d", bits, 2**bits - 1)
             return float(2**bits - 1)
     return 65535.0
+
+
+SPREAD_PERCENTILES = (1.0, 99.0)
+_SPREAD_TOLERANCE = 0.2
+"""A spread end moved by more than this fraction of the training spread is worth a warning."""
+
+
+def intensity_spread(normalized: np.ndarray) -> tuple[float, float]:
+    """1st and 99th percentiles of normalised intensities (any shape, a sample is enough):
+    where the data sit in the network's input range. Recorded in checkpoints."""
+    low, high = np.percentile(np.asarray(normalized, dtype=np.float32), SPREAD_PERCENTILES)
+    return float(low), float(high)
+
+
+def spread_mismatch(trained: tuple[float, float], found: tuple[float, float]) -> str | None:
+    """Why intensities ``found`` in an input do not match those a model was ``trained`` on
+    (both ``intensity_spread``s), or None when they match within 20 % of the training span."""
+    span = max(trained[1] - trained[0], 1e-6)
+    if max(abs(f - t) for f, t in zip(found, trained, strict=True)) <= _SPREAD_TOLERANCE * span:
+        return None
+    return (
+        f"its intensities (1–99 % at {found[0]:.2f}–{found[1]:.2f} after normalisation) differ "
+        f"from the model's training input ({trained[0]:.2f}–{trained[1]:.2f}): the restoration "
+        "may be off; check the bit depth and contrast, or fine-tune on this data"
+    )

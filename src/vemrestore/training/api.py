@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
@@ -34,6 +35,7 @@ from vemrestore.data.noisy import (
     load_noisy,
     pad_to_window,
 )
+from vemrestore.data.normalization import intensity_spread
 from vemrestore.data.pairs import find_pairs, load_pairs
 from vemrestore.data.patches import TrainingVolumes, split_regions
 from vemrestore.errors import VemRestoreError
@@ -276,6 +278,16 @@ def _checked_noisy(path: str, config: TrainingConfig) -> NoisyVolume:
     return volume
 
 
+def _input_spread(volumes: Sequence[TrainingVolumes]) -> tuple[float, float]:
+    """Where the network's training input sits after normalisation (``intensity_spread`` of
+    the fast, noisy or clean volumes), recorded so inference can warn about different data."""
+    samples = []
+    for volume in volumes:
+        role = next(r for r in ("fast", "noisy", "clean") if r in volume.volumes)
+        samples.append(volume.volumes[role][:, ::4, ::4].ravel())
+    return intensity_spread(np.concatenate(samples))
+
+
 def _build_model(config: TrainingConfig, init: PathLike | None) -> nn.Module:
     try:
         model = create_model(config.model.name, **config.model.params)
@@ -324,6 +336,7 @@ def _fit(
         "task": task.name,
         "config": config.model_dump(mode="json"),
         "vemrestore_version": __version__,
+        "input_spread": list(_input_spread(volumes)),
     }
     outputs = RunOutputs(run_dir, config.data.normalization, metadata)
     run_dir.mkdir(parents=True, exist_ok=True)  # the inputs checked out

@@ -2,9 +2,12 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from vemrestore.api import restore
+from vemrestore.checkpoint import save_checkpoint
 from vemrestore.config import NormalizationConfig
 from vemrestore.data.normalization import Normalizer, dtype_range, fit_normalizer
 from vemrestore.io.base import ArrayReader
+from vemrestore.models import create_model
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
@@ -57,3 +60,16 @@ def test_float_input_in_raw_counts_gets_percentiles_and_says_so(rng, caplog):
     assert normalizer.low == pytest.approx(low, rel=0.01)
     assert normalizer.high == pytest.approx(high, rel=0.01)
     assert "normalised by its 0.1–99.9 percentiles" in caplog.text
+
+
+def test_restoring_data_unlike_the_training_input_warns(rng, caplog, tmp_path):
+    def checkpoint(name: str, spread: list[float]):
+        model = create_model("identity", window=1)
+        save_checkpoint(tmp_path / name, model, NormalizationConfig(), {"input_spread": spread})
+        return tmp_path / name
+
+    dark = rng.integers(0, 60, size=(2, 32, 32)).astype(np.uint8)  # spread ≈ 0.0–0.23
+    restore(dark, checkpoint("like.pt", [0.0, 0.23]))
+    assert "differ from the model's training input" not in caplog.text
+    restore(dark, checkpoint("unlike.pt", [0.3, 0.9]))
+    assert "differ from the model's training input (0.30–0.90)" in caplog.text
