@@ -350,9 +350,8 @@ DEFAULT_CONFIG_YAML = """\
 model:
   name: unet2p5d            # a registered network: unet2p5d, gshift, identity
   params: {}                # constructor parameters of that network, e.g. {window: 7}:
-                            # window = patch depth D; default 5 (supervised; 1 for data
-                            # thinner than 5 slices), 9 (self-supervised), period + 1
-                            # (key slices)
+                            # window = patch depth D; default 1 (2D, the shipped
+                            # generalist's), period + 1 (key slices)
 data:
   pairs: []                 # [{fast: a_fast.tif, slow: a_slow.tif}, ...]; --fast/--slow add one
   folder: null              # or a folder of *fast*/*slow* files sharing a stem
