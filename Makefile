@@ -22,7 +22,7 @@ demo: setup
 	$(BIN)/vemrestore info demo/fibsem_fast_16x256x256.tif
 	$(BIN)/vemrestore denoise demo/fibsem_fast_16x256x256.tif demo-output/restored.tif --overwrite
 	$(BIN)/vemrestore evaluate demo-output/restored.tif --reference demo/fibsem_slow_16x256x256.tif \
-		--input demo/fibsem_fast_16x256x256.tif --model src/vemrestore/pretrained/supervised_unet2p5d.pt \
+		--input demo/fibsem_fast_16x256x256.tif --model src/vemrestore/pretrained/generalist_unet2p5d.pt \
 		-o demo-output/report --overwrite
 
 test: setup

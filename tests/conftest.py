@@ -72,3 +72,12 @@ def report_line():
 def pytest_terminal_summary(terminalreporter) -> None:
     for line in _SUMMARY_LINES:
         terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def one_thread():
+    """Two threads on a shared 2-core machine spin against each other; one is faster."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import tifffile
-import torch
 
 from vemrestore.checkpoint import load_checkpoint
 from vemrestore.config.training import load_training_config, with_key_slices, with_self_supervised
@@ -24,12 +23,7 @@ TINY_BUDGET = [
 SHAPES = {"image": (1, 768, 768), "stack": (3, 200, 300), "volume": (16, 256, 256)}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
