@@ -119,8 +119,9 @@ def _saturation_note(evaluation: Evaluation) -> list[str]:
         return []
     return [
         "Input and restored both stay above 1/7 up to the Nyquist frequency: their FRC "
-        "resolution is the pixel limit and cannot separate them here. Compare PSNR, SSIM and "
-        "the mean FRC instead.",
+        "resolution is the pixel limit and cannot separate them here. Compare PSNR and SSIM "
+        "instead (FRC is a ratio per frequency: a linear filter leaves it unchanged, so the "
+        "mean FRC hardly moves either).",
         "",
     ]
 

@@ -16,6 +16,14 @@ import numpy as np
 from vemrestore.errors import VemRestoreError
 from vemrestore.io.atomic import atomic_output, check_not_input, check_output_path
 from vemrestore.io.base import ArrayReader, VolumeReader, VolumeSpec, VoxelSize
+from vemrestore.io.hdf5 import (
+    HDF5_SUFFIXES,
+    Hdf5Reader,
+    is_hdf5,
+    split_dataset_path,
+    write_hdf5,
+)
+from vemrestore.io.mrc import MRC_SUFFIXES, MrcReader
 from vemrestore.io.slices import SliceFolderReader, check_slice_format, write_slice_folder
 from vemrestore.io.tiff import TiffReader, write_tiff
 from vemrestore.io.zarr_store import ZarrReader, write_ome_zarr
@@ -38,7 +46,7 @@ __all__ = [
 ]
 
 PathLike = str | os.PathLike[str]
-OutputFormat = Literal["tiff", "zarr", "slices"]
+OutputFormat = Literal["tiff", "zarr", "hdf5", "slices"]
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 ZARR_SUFFIX = ".zarr"
@@ -52,10 +60,18 @@ DESCRIBE_SLAB_BYTES = 64 * 2**20
 def open_volume(
     path: PathLike, array: str | None = None, *, allow_gaps: bool = False
 ) -> VolumeReader:
-    """Open a TIFF, Zarr/OME-Zarr store or slice folder; ``array`` picks one inside a Zarr group.
+    """Open a TIFF, Zarr/OME-Zarr store, HDF5 dataset (``file.h5:/dataset``), MRC file or
+    slice folder; ``array`` picks one inside a Zarr group.
 
     ``allow_gaps`` reads a slice folder whose numbers have gaps or duplicates in name order.
     """
+    if is_hdf5(str(path)):
+        file, dataset = split_dataset_path(str(path))
+        if not file.is_file():
+            raise VemRestoreError(f"{file}: file not found")
+        if array is not None:
+            raise VemRestoreError(f"{path}: --array applies only to Zarr stores")
+        return Hdf5Reader(file, dataset)
     path = Path(path)
     if not path.exists():
         raise VemRestoreError(f"{path}: file not found")
@@ -67,13 +83,15 @@ def open_volume(
         raise VemRestoreError(f"{path}: --array applies only to Zarr stores")
     if suffix in TIFF_SUFFIXES:
         return TiffReader(path)
+    if suffix in MRC_SUFFIXES:
+        return MrcReader(path)
     if is_zarr:
         return ZarrReader(path, array)
     if path.is_dir():
         return SliceFolderReader(path, allow_gaps)
     raise VemRestoreError(
         f"{path}: unsupported format '{suffix or '(no extension)'}' (expected a .tif/.tiff file, "
-        "a .zarr store, or a folder of .tif/.png slices)"
+        "a .zarr store, an .h5 or .mrc file, or a folder of .tif/.png slices)"
     )
 
 
@@ -84,11 +102,13 @@ def output_format(path: PathLike) -> OutputFormat:
         return "tiff"
     if suffix == ZARR_SUFFIX:
         return "zarr"
+    if suffix in HDF5_SUFFIXES:
+        return "hdf5"
     if not suffix:
         return "slices"
     raise VemRestoreError(
         f"{path}: unsupported output format '{suffix}' (expected a .tif/.tiff file, a .zarr "
-        "store, or a folder name without extension for slices)"
+        "store, an .h5 file, or a folder name without extension for slices)"
     )
 
 
@@ -128,6 +148,8 @@ def write_volume(
             write_tiff(temporary, slices, spec)
         elif fmt == "zarr":
             write_ome_zarr(temporary, slices, spec, chunks)
+        elif fmt == "hdf5":
+            write_hdf5(temporary, slices, spec)
         else:
             write_slice_folder(temporary, slices, spec, slice_suffix)
     return path
