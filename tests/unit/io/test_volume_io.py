@@ -80,7 +80,7 @@ def test_unsupported_input_extension(tmp_path):
         open_volume(tmp_path / "image.jpg")
     assert str(caught.value) == (
         f"{tmp_path / 'image.jpg'}: unsupported format '.jpg' (expected a .tif/.tiff file, "
-        "a .zarr store, or a folder of .tif/.png slices)"
+        "a .zarr store, an .h5 or .mrc file, or a folder of .tif/.png slices)"
     )
 
 
