@@ -105,7 +105,7 @@ def test_output_format(name, fmt):
     assert output_format(name) == fmt
 
 
-@pytest.mark.parametrize("name", ["out.png", "out.jpg", "out.h5"])
+@pytest.mark.parametrize("name", ["out.png", "out.jpg", "out.mrc"])
 def test_unsupported_output_format(name):
     with pytest.raises(VemRestoreError, match=rf"{name}: unsupported output format"):
         output_format(name)
