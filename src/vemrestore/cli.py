@@ -229,13 +229,7 @@ def denoise(
             torch_compile=torch_compile,
             output_dtype="float32" if float32 else "same",
         )
-        if not quiet and input_path.exists():  # a missing input: only the error line
-            default = (
-                " (the shipped generalist; --model to choose)" if model == DEFAULT_MODEL else ""
-            )
-            typer.echo(
-                f"restoring with {api.restoration_summary(model, device)}{default}", err=True
-            )
+        announce = not quiet and input_path.exists()  # said once every option is checked
         distributed = DistributedConfig(
             workers=workers,
             memory_per_worker=memory_per_worker,
@@ -248,6 +242,7 @@ def denoise(
         if sublattice or mode == "sublattice":
             if distributed != DistributedConfig():
                 raise VemRestoreError("sub-lattice restoration runs in one process (no blocks)")
+            _announce(announce, model, device)
             written = restore_sublattices_file(
                 input_path,
                 output_path,
@@ -268,6 +263,7 @@ def denoise(
             if key_slices is None and not quiet:
                 typer.echo(f"key-slice model: restoring with period {period}", err=True)
         elif api.can_restore_in_blocks(input_path, output_path, array):
+            _announce(announce, model, device)
             _denoise_in_blocks(
                 input_path, output_path, model, config, distributed, overwrite, array, quiet, trust
             )
@@ -277,6 +273,7 @@ def denoise(
                 "--workers, --memory-per-worker, --scheduler, --block and --chunks apply only "
                 "to a .zarr OUTPUT from a Zarr or uncompressed TIFF INPUT, without key slices"
             )
+        _announce(announce, model, device)
         written = api.restore_file(
             input_path,
             output_path,
@@ -293,6 +290,13 @@ def denoise(
         )
         if not quiet:
             typer.echo(f"wrote {written}", err=True)
+
+
+def _announce(announce: bool, model: Path, device: str) -> None:
+    """One line: which model restores on which device."""
+    if announce:
+        shipped = " (the shipped generalist; --model to choose)" if model == DEFAULT_MODEL else ""
+        typer.echo(f"restoring with {api.restoration_summary(model, device)}{shipped}", err=True)
 
 
 def _denoise_in_blocks(
