@@ -149,8 +149,8 @@ def test_unsupported_input_extension(tmp_path, checkpoint):
 def test_unsupported_output_extension(tmp_path, volume_tif, checkpoint):
     before = _files(tmp_path)
     _assert_user_error(
-        _run("denoise", volume_tif, tmp_path / "out.h5", "--model", checkpoint),
-        "out.h5",
+        _run("denoise", volume_tif, tmp_path / "out.mrc", "--model", checkpoint),
+        "out.mrc",
         "unsupported",
     )
     assert _files(tmp_path) == before
