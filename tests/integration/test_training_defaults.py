@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 import tifffile
+import torch
 
 from vemrestore.checkpoint import load_checkpoint
 from vemrestore.config.training import load_training_config, with_key_slices, with_self_supervised
 from vemrestore.errors import VemRestoreError
+from vemrestore.pretrained import GENERALIST
 from vemrestore.training.api import train
 
 TINY_BUDGET = [
@@ -116,3 +118,18 @@ def test_a_model_not_better_than_its_input_is_flagged(pair, tmp_path, caplog) ->
     assert result.validated and result.best_psnr < result.input_psnr
     assert "is not above the input's" in result.warnings[0]
     assert f"{result.input_psnr:.2f} dB" in caplog.text
+
+
+@pytest.mark.parametrize("from_scratch", [False, True], ids=["generalist", "scratch"])
+def test_a_2d_pilot_pair_fine_tunes_the_generalist_by_default(
+    pair, tmp_path: Path, from_scratch: bool
+) -> None:
+    """One fast/slow image each, default settings: the run starts from the shipped generalist
+    (a learning rate of ~0 keeps its weights), unless ``from_scratch``."""
+    pair((1, 256, 256))
+    sets = [*TINY_BUDGET, f"data.folder={tmp_path / 'data'}", "optimizer.lr=1e-12"]
+    result = train(load_training_config(None, sets), tmp_path / "run", from_scratch=from_scratch)
+    trained = load_checkpoint(result.last).model.state_dict()
+    shipped = load_checkpoint(GENERALIST).model.state_dict()
+    same = all(torch.allclose(trained[k], shipped[k], atol=1e-6) for k in shipped)
+    assert same != from_scratch
