@@ -1,5 +1,11 @@
 """Tiling geometry: where tiles go and how their predictions are weighted."""
 
-from vemrestore.geometry.tiling import AxisTiling, TileGrid, blend_profile, reflect_indices
+from vemrestore.geometry.tiling import (
+    AxisTiling,
+    TileGrid,
+    blend_profile,
+    reflect_indices,
+    settled_prefix,
+)
 
-__all__ = ["AxisTiling", "TileGrid", "blend_profile", "reflect_indices"]
+__all__ = ["AxisTiling", "TileGrid", "blend_profile", "reflect_indices", "settled_prefix"]
