@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from vemrestore.io import (
     ArrayReader,
     VolumeReader,
     VolumeSpec,
+    VoxelSize,
     check_output,
     describe,
     open_volume,
@@ -54,6 +56,8 @@ from vemrestore.simulate.calibration import calibrate_single
 
 PathLike = str | os.PathLike[str]
 ModelSource = nn.Module | Checkpoint | PathLike
+ProgressCallback = Callable[[int, int], None]
+"""Called as ``(slices done, slices in total)`` while a volume is restored."""
 
 
 def restore(
@@ -62,18 +66,56 @@ def restore(
     config: InferenceConfig | None = None,
     normalization: NormalizationConfig | None = None,
     progress: bool = False,
+    *,
+    on_slice: ProgressCallback | None = None,
 ) -> np.ndarray:
     """Restore a (Z, Y, X) or (Y, X) uint8/uint16/float32 array; returns the same shape.
 
     ``model`` is a checkpoint path, a loaded ``Checkpoint``, or a bare ``nn.Module`` following
     the model contract (then ``normalization`` defaults to the dtype range). The output dtype
-    is the input's unless ``config.output_dtype == "float32"``.
+    is the input's unless ``config.output_dtype == "float32"``. ``on_slice(done, total)`` is
+    called after each restored slice (an exception it raises stops the restoration).
     """
     reader = ArrayReader(np.asarray(volume))
-    slices = list(
-        _restore_reader(reader, model, config or InferenceConfig(), normalization, progress)
+    slices = _restore_reader(reader, model, config or InferenceConfig(), normalization, progress)
+    restored = list(_reported(slices, reader.shape[0], on_slice))
+    return np.stack(restored).reshape(np.shape(volume))
+
+
+def restore_array_file(
+    volume: Any,
+    output_path: PathLike,
+    model: ModelSource,
+    config: InferenceConfig | None = None,
+    *,
+    voxel_size: tuple[float, float, float] | None = None,
+    overwrite: bool = False,
+    on_slice: ProgressCallback | None = None,
+) -> Path:
+    """Restore a (Z, Y, X) array-like of any size (numpy, dask, Zarr) into a file, out of core.
+
+    Only the slices each step needs are read (``volume[z0:z1]``), so a lazily loaded volume
+    larger than memory works. The output (``.tif``, ``.zarr`` or a folder) appears only when
+    complete: an error, or an exception raised by ``on_slice(done, total)``, leaves nothing.
+    """
+    output_path = Path(output_path)
+    check_output(output_path, overwrite)
+    config = config or InferenceConfig()
+    reader = ArrayReader(volume, voxel_size)
+    spec = VolumeSpec(reader.shape, config.resolved_dtype(reader.dtype), voxel_size)
+    slices = _restore_reader(reader, as_checkpoint(model, None), config, None, False)
+    return write_volume(
+        output_path, _reported(slices, reader.shape[0], on_slice), spec, overwrite=overwrite
     )
-    return np.stack(slices).reshape(np.shape(volume))
+
+
+def _reported(
+    slices: Iterator[np.ndarray], total: int, on_slice: ProgressCallback | None
+) -> Iterator[np.ndarray]:
+    for done, image in enumerate(slices, start=1):
+        yield image
+        if on_slice is not None:
+            on_slice(done, total)
 
 
 def restore_file(
@@ -360,6 +402,15 @@ def _check_live_restorable(checkpoint: Checkpoint) -> None:
         f"this model cannot restore slices live: {reason}; restore the finished stack with "
         "vemrestore denoise"
     )
+
+
+def open_lazily(path: PathLike, array: str | None = None) -> tuple[Any, VoxelSize | None]:
+    """A volume file (TIFF, Zarr, slice folder) as a lazy (Z, Y, X) dask array, read slice by
+    slice on demand, and its voxel size (z, y, x) in nm (None when unknown)."""
+    from vemrestore.io.lazy import lazy_array
+
+    reader = open_volume(path, array=array)
+    return lazy_array(reader), reader.spec.voxel_size
 
 
 def volume_info(path: PathLike, array: str | None = None) -> dict[str, Any]:

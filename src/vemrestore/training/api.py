@@ -9,11 +9,14 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
@@ -25,6 +28,7 @@ from vemrestore.config.training import (
     load_training_config,
     parse_duration,
     save_training_config,
+    with_self_supervised,
 )
 from vemrestore.data.noisy import (
     NoisyVolume,
@@ -37,6 +41,7 @@ from vemrestore.data.pairs import find_pairs, load_pairs
 from vemrestore.data.patches import TrainingVolumes, split_regions
 from vemrestore.errors import VemRestoreError
 from vemrestore.evaluation.noise import inspect_noise
+from vemrestore.io import VolumeSpec, write_volume
 from vemrestore.models import create_model
 from vemrestore.pretrained import GENERALIST
 from vemrestore.simulate.calibration import calibrate_single
@@ -53,6 +58,17 @@ logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
 CONFIG_FILE = "config.yaml"
+
+
+class StopOnRequest(L.Callback):
+    """Ends training after the current step once ``event`` is set (e.g. a Stop button)."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        if self.event.is_set():
+            trainer.should_stop = True
 
 
 @dataclass(frozen=True)
@@ -75,13 +91,17 @@ def train(
     callbacks: Sequence[L.Callback] = (),
     *,
     from_scratch: bool = False,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> TrainResult:
     """Train a new run into the folder ``out`` (must not hold a run already).
 
     ``init`` starts from the weights of an inference checkpoint (fine-tuning); its network
     must match ``config.model``. Without ``init``, supervised and self-supervised runs whose
     network is the shipped generalist's fine-tune the generalist, unless ``from_scratch``.
-    ``callbacks`` are extra Lightning callbacks.
+    ``callbacks`` are extra Lightning callbacks. ``on_epoch`` receives each epoch's row of
+    ``metrics.csv``; setting ``stop`` ends the run after the current step, keeping its
+    checkpoints (as a spent budget does).
     """
     run_dir = Path(out)
     if (run_dir / CONFIG_FILE).exists():
@@ -91,7 +111,30 @@ def train(
     if init is None and not from_scratch:
         init = default_init(config)
     save_training_config(config, run_dir / CONFIG_FILE)
-    return _fit(config, run_dir, init, None, progress, callbacks)
+    if stop is not None:
+        callbacks = [*callbacks, StopOnRequest(stop)]
+    return _fit(config, run_dir, init, None, progress, callbacks, on_epoch)
+
+
+def train_on_volume(
+    volume: np.ndarray,
+    out: PathLike,
+    config: TrainingConfig | None = None,
+    *,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    stop: threading.Event | None = None,
+) -> TrainResult:
+    """Train self-supervised on an in-memory noisy (Z, Y, X) or (Y, X) volume, e.g. a napari
+    layer. It is saved as ``out/noisy.tif`` so the run folder describes the run fully;
+    ``config`` sets the budget, patch size and so on (its data section gains that file)."""
+    run_dir = Path(out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    volume = np.asarray(volume)
+    volume = volume[np.newaxis] if volume.ndim == 2 else volume
+    noisy = run_dir / "noisy.tif"
+    write_volume(noisy, iter(volume), VolumeSpec(volume.shape, volume.dtype), overwrite=True)
+    config = with_self_supervised(config or TrainingConfig(), [str(noisy)])
+    return train(config, run_dir, on_epoch=on_epoch, stop=stop)
 
 
 def default_init(config: TrainingConfig) -> Path | None:
@@ -263,6 +306,7 @@ def _fit(
     checkpoint: Path | None,
     progress: bool,
     callbacks: Sequence[L.Callback],
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
     L.seed_everything(config.seed, workers=True, verbose=False)
     volumes = _load_volumes(config)
@@ -279,7 +323,7 @@ def _fit(
         "config": config.model_dump(mode="json"),
         "vemrestore_version": __version__,
     }
-    outputs = RunOutputs(run_dir, config.data.normalization, metadata)
+    outputs = RunOutputs(run_dir, config.data.normalization, metadata, on_epoch)
     trainer = L.Trainer(
         max_epochs=config.epochs if config.epochs is not None else -1,
         max_steps=config.steps if config.steps is not None else -1,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,20 @@ LIGHTNING_CHECKPOINT = "last.ckpt"
 
 
 class RunOutputs(L.Callback):
-    """Writes checkpoints, the CSV and image panels; remembers the best PSNR across resumes."""
+    """Writes checkpoints, the CSV and image panels; remembers the best PSNR across resumes.
+
+    ``on_row`` receives each epoch's CSV row (e.g. to plot a live curve) once it is saved.
+    """
 
     def __init__(
-        self, run_dir: Path, normalization: NormalizationConfig, metadata: dict[str, Any]
+        self,
+        run_dir: Path,
+        normalization: NormalizationConfig,
+        metadata: dict[str, Any],
+        on_row: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.run_dir = Path(run_dir)
+        self.on_row = on_row
         self.normalization = normalization
         self.metadata = metadata
         self.best_psnr = -math.inf
@@ -90,6 +99,8 @@ class RunOutputs(L.Callback):
         if improved:
             self._save_model(pl_module, "best.pt", row)
         self._append_csv(row)
+        if self.on_row is not None:
+            self.on_row(row)
         if pl_module.panels is not None and isinstance(trainer.logger, TensorBoardLogger):
             trainer.logger.experiment.add_image(
                 "val/input_output_target", pl_module.panels, trainer.global_step
