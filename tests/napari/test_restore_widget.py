@@ -84,3 +84,28 @@ def test_cancel_leaves_no_layer_and_no_file(make_napari_viewer, qtbot, tmp_path,
     assert [layer.name for layer in viewer.layers] == ["fast"]
     assert widget._status.value == "cancelled"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["slow.pt"], "no partial output"
+
+
+def test_live_mode_shows_the_growing_output(make_napari_viewer, qtbot, tmp_path, tiny_model, rng):
+    import tifffile
+
+    viewer = make_napari_viewer()
+    folder = tmp_path / "acquisition"
+    folder.mkdir()
+    stack = rng.integers(0, 256, size=(7, 40, 40), dtype=np.uint8)
+    for z, image in enumerate(stack):
+        tifffile.imwrite(folder / f"s{z}.tif", image)
+    widget = _widget(viewer, tiny_model)
+    widget._tile.value = 32
+    widget._live.value = True
+    widget._live_folder.value = folder
+    widget._output.value = tmp_path / "live.zarr"
+    widget.start()
+    qtbot.waitUntil(
+        lambda: "live.zarr (live)" in [layer.name for layer in viewer.layers], timeout=60_000
+    )
+    widget.cancel()  # the acquisition has ended: the last slices are restored
+    _wait_idle(qtbot, widget)
+    qtbot.waitUntil(lambda: viewer.layers["live.zarr (live)"].data.shape[0] == 7, timeout=10_000)
+    expected = api.restore(stack, tiny_model, InferenceConfig(tile=(3, 32, 32)))
+    np.testing.assert_array_equal(np.asarray(viewer.layers["live.zarr (live)"].data), expected)

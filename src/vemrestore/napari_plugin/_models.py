@@ -57,7 +57,11 @@ class ModelPicker(Container):
         self._file.visible = value == FILE_CHOICE
 
     def _trained(self, name: str, path: Path) -> None:
-        self._choice.choices = self._choices()
+        try:
+            self._choice.choices = self._choices()
+        except RuntimeError:  # this picker's Qt widget was closed with its viewer
+            TRAINED.added.disconnect(self._trained)
+            return
         self._choice.value = f"trained: {name}"
 
     @property

@@ -193,7 +193,7 @@ class RestoreWidget(Container):
         """Show the live output's slices so far (lazily, from the growing Zarr store)."""
         data, voxel_size = api.open_lazily(self._live_output)
         if self._live_layer is None or self._live_layer not in self._viewer.layers:
-            name = f"{self._live_output.stem} (live)"
+            name = f"{self._live_output.name} (live)"
             self._live_layer = self._viewer.add_image(data, name=name, scale=voxel_size)
         else:
             self._live_layer.data = data
