@@ -24,8 +24,8 @@ import tifffile
 import torch
 from results import machine_info, update_section
 
-from vemrestore import api
 from vemrestore.config import LiveConfig
+from vemrestore.live import watch
 from vemrestore.pretrained import DEFAULT_MODEL
 
 SLICE = (2048, 2048)
@@ -60,7 +60,7 @@ def main() -> None:
         )
         load_before = os.getloadavg()[0]
         writer.start()
-        api.watch(
+        watch(
             folder,
             Path(scratch) / "live.zarr",
             DEFAULT_MODEL,

@@ -8,13 +8,12 @@ Typical use::
     restored = vemrestore.restore(noisy_volume, "model.pt")          # numpy in, numpy out
     vemrestore.restore_file("fast.tif", "restored.tif", "model.pt")  # any size, streamed
     vemrestore.api.restore_blocks("scan.zarr", "restored.zarr", "model.pt")  # Dask, resumable
-    vemrestore.api.watch("acquisition/", "restored.zarr", "model.pt")  # live, while acquiring
+    vemrestore.live.watch("acquisition/", "restored.zarr", "model.pt")  # while acquiring
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 from torch import nn
 
 from vemrestore.checkpoint import Checkpoint, as_checkpoint
-from vemrestore.config import DistributedConfig, InferenceConfig, LiveConfig, NormalizationConfig
+from vemrestore.config import DistributedConfig, InferenceConfig, NormalizationConfig
 from vemrestore.data.normalization import fit_normalizer
 from vemrestore.errors import VemRestoreError
 from vemrestore.geometry import TileGrid
@@ -32,13 +31,6 @@ from vemrestore.inference import Predictor, restore_slices
 from vemrestore.inference.blocks import BlockJob, model_digest
 from vemrestore.inference.distributed import BlockRunSummary, restore_in_blocks
 from vemrestore.inference.key_slices import restore_key_slice_stream, trained_key_period
-from vemrestore.inference.live import (
-    AcquisitionEnd,
-    LiveEngine,
-    LiveRun,
-    SliceCallback,
-    follow_acquisition,
-)
 from vemrestore.io import (
     ArrayReader,
     VolumeReader,
@@ -50,8 +42,6 @@ from vemrestore.io import (
     output_format,
     write_volume,
 )
-from vemrestore.io.arrivals import SliceArrivals, SliceFormat
-from vemrestore.io.growing import GrowingOutput, open_growing_output
 from vemrestore.simulate.calibration import calibrate_single
 
 PathLike = str | os.PathLike[str]
@@ -222,7 +212,7 @@ def restore_blocks(
             input_path=str(Path(input_path).absolute()),
             array=array,
             output_path=str(Path(output_path).absolute()),
-            grid=_plan_grid(reader, checkpoint, config),
+            grid=plan_grid(reader, checkpoint, config),
             normalizer=fit_normalizer(checkpoint.normalization, reader),
             batch_size=config.batch_size,
             input_dtype=str(reader.dtype),
@@ -319,91 +309,6 @@ def _trained_noise_range(checkpoint: Checkpoint) -> tuple[float, float] | None:
     return (float(electrons[0]), float(electrons[1])) if electrons else None
 
 
-def watch(
-    input_dir: PathLike,
-    output_path: PathLike,
-    model: ModelSource,
-    config: InferenceConfig | None = None,
-    live: LiveConfig | None = None,
-    *,
-    overwrite: bool = False,
-    slice_suffix: str = ".tif",
-    stop: threading.Event | None = None,
-    on_slice: SliceCallback | None = None,
-) -> LiveRun:
-    """Restore the slices a microscope writes into ``input_dir`` while it writes them.
-
-    Each slice is restored as soon as the slices around it have arrived, with the numbers
-    ``restore_file`` gives for the finished stack. ``output_path`` is a ``.zarr`` store that
-    grows along z or a slice folder; it is readable while it grows and marked finished at
-    the end. The acquisition ends when ``live.done_file`` appears in ``input_dir``, after
-    ``live.until_idle`` seconds without a new slice, or when ``stop`` is set; the last slices
-    are restored then. After a crash the same call resumes where the output stopped.
-    ``on_slice(z, slice)`` is called after each restored slice is stored.
-    """
-    input_dir, output_path = Path(input_dir), Path(output_path)
-    if output_path.absolute() == input_dir.absolute():
-        raise VemRestoreError(f"{output_path}: the output must not be the input folder")
-    config, live = config or InferenceConfig(), live or LiveConfig()
-    checkpoint = as_checkpoint(model, None)
-    _check_live_restorable(checkpoint)
-    arrivals = SliceArrivals(input_dir, live.settle_seconds)
-    done_file = input_dir / live.done_file if live.done_file else None
-
-    def start(arrived: SliceArrivals) -> tuple[GrowingOutput, LiveEngine]:
-        reader = arrived.reader()
-        engine = LiveEngine(
-            predict=Predictor(checkpoint.model, config.device, config.amp),
-            normalizer=fit_normalizer(checkpoint.normalization, reader),
-            plan=lambda stack: _plan_grid(stack, checkpoint, config),
-            batch_size=config.batch_size,
-            output_dtype=config.resolved_dtype(reader.dtype),
-        )
-        settings = {
-            "model_digest": model_digest(checkpoint.model),
-            "normalizer": [engine.normalizer.low, engine.normalizer.high],
-            "inference": config.model_dump(mode="json"),
-            "input_dtype": str(reader.dtype),
-        }
-        output_format = SliceFormat(
-            arrived.format.shape, engine.output_dtype, arrived.format.voxel_size
-        )
-        output = open_growing_output(
-            output_path, output_format, settings, overwrite=overwrite, slice_suffix=slice_suffix
-        )
-        return output, engine
-
-    end = AcquisitionEnd(
-        ended=lambda: (
-            (stop is not None and stop.is_set()) or (done_file is not None and done_file.exists())
-        ),
-        idle_seconds=live.until_idle,
-        settle_grace_seconds=max(2.0, 4 * live.settle_seconds),
-    )
-    run = follow_acquisition(arrivals, start, end, live.poll_seconds, on_slice)
-    if run.slices == 0:
-        raise VemRestoreError(f"{input_dir}: no slices arrived (.tif/.tiff/.png files)")
-    return run
-
-
-def _check_live_restorable(checkpoint: Checkpoint) -> None:
-    """Refuse models whose restoration needs the whole stack (so live results would differ)."""
-    from vemrestore.inference_checkerboard import trained_inference_mode
-
-    if trained_key_period(checkpoint) is not None:
-        reason = "it restores key-slice acquisitions"
-    elif trained_inference_mode(checkpoint) == "sublattice":
-        reason = "it restores sub-lattices"
-    elif checkpoint.normalization.mode != "dtype":
-        reason = "its percentile normalisation is fitted to the whole stack"
-    else:
-        return
-    raise VemRestoreError(
-        f"this model cannot restore slices live: {reason}; restore the finished stack with "
-        "vemrestore denoise"
-    )
-
-
 def open_lazily(path: PathLike, array: str | None = None) -> tuple[Any, VoxelSize | None]:
     """A volume file (TIFF, Zarr, slice folder) as a lazy (Z, Y, X) dask array, read slice by
     slice on demand, and its voxel size (z, y, x) in nm (None when unknown)."""
@@ -427,7 +332,7 @@ def _restore_reader(
     progress: bool,
 ):
     checkpoint = as_checkpoint(model, normalization)
-    grid = _plan_grid(reader, checkpoint, config)
+    grid = plan_grid(reader, checkpoint, config)
     normalizer = fit_normalizer(checkpoint.normalization, reader)
     predictor = Predictor(checkpoint.model, config.device, config.amp)
     return restore_slices(
@@ -441,7 +346,8 @@ def _restore_reader(
     )
 
 
-def _plan_grid(reader: VolumeReader, checkpoint: Checkpoint, config: InferenceConfig) -> TileGrid:
+def plan_grid(reader: VolumeReader, checkpoint: Checkpoint, config: InferenceConfig) -> TileGrid:
+    """The tile grid ``config`` asks for over ``reader``'s volume, checked against the model."""
     window = int(getattr(checkpoint.model, "window", 1))
     try:
         tile, overlap = config.resolved_tiling(window)

@@ -22,6 +22,7 @@ from vemrestore.cli_train import config_app, train_app
 from vemrestore.config import DistributedConfig, InferenceConfig, LiveConfig
 from vemrestore.errors import VemRestoreError
 from vemrestore.inference_checkerboard import restore_sublattices_file, trained_inference_mode
+from vemrestore.live import watch as watch_acquisition
 from vemrestore.pretrained import DEFAULT_MODEL
 
 BLOCKS = "Block-wise runs (.zarr output)"
@@ -319,7 +320,7 @@ def watch(
 
         previous = signal.signal(signal.SIGINT, first_interrupt)
         try:
-            run = api.watch(
+            run = watch_acquisition(
                 input_dir,
                 output_path,
                 model or DEFAULT_MODEL,

@@ -19,6 +19,7 @@ from vemrestore.cli import app
 from vemrestore.config import InferenceConfig, LiveConfig, NormalizationConfig
 from vemrestore.errors import VemRestoreError
 from vemrestore.io import open_volume
+from vemrestore.live import watch
 from vemrestore.models import create_model
 
 FAST = LiveConfig(poll_seconds=0.02, settle_seconds=0.05)
@@ -79,7 +80,7 @@ def test_live_output_equals_restoring_the_finished_stack(tmp_path, stack, checkp
     folder = tmp_path / "acquisition"
     writer = _acquire(folder, stack, half_written=6)
     arrived: list[int] = []
-    run = api.watch(
+    run = watch(
         folder,
         tmp_path / output_name,
         checkpoint,
@@ -101,7 +102,7 @@ def test_tiles_with_halo_and_shifted_last_tile_stay_exact(tmp_path, stack, rando
     config = InferenceConfig(tile=(7, 24, 24), overlap=(5, 8, 8), batch_size=3)
     folder = tmp_path / "acquisition"
     writer = _acquire(folder, stack)
-    api.watch(folder, tmp_path / "live.zarr", random_conv_model, config, live=FAST)
+    watch(folder, tmp_path / "live.zarr", random_conv_model, config, live=FAST)
     writer.join()
     expected = _finished_stack_restored(folder, random_conv_model, tmp_path, config)
     np.testing.assert_array_equal(zarr.open_array(tmp_path / "live.zarr" / "0")[:], expected)
@@ -121,25 +122,25 @@ def test_restart_after_a_crash_resumes_and_ends_identical(tmp_path, stack, check
             raise _Crash
 
     with pytest.raises(_Crash):
-        api.watch(folder, tmp_path / output_name, checkpoint, live=FAST, on_slice=crash_after_four)
+        watch(folder, tmp_path / output_name, checkpoint, live=FAST, on_slice=crash_after_four)
     writer.join()
-    run = api.watch(folder, tmp_path / output_name, checkpoint, live=FAST)
+    run = watch(folder, tmp_path / output_name, checkpoint, live=FAST)
     assert run.resumed_from == 4 and run.slices == SHAPE[0]
     expected = _finished_stack_restored(folder, checkpoint, tmp_path)
     with open_volume(tmp_path / output_name) as reader:
         np.testing.assert_array_equal(reader.read(slice(None)), expected)
     with pytest.raises(VemRestoreError, match="already exists"):
-        api.watch(folder, tmp_path / output_name, checkpoint, live=FAST)
+        watch(folder, tmp_path / output_name, checkpoint, live=FAST)
 
 
 def test_a_restart_with_another_model_is_refused(tmp_path, stack, checkpoint):
     folder = tmp_path / "acquisition"
     writer = _acquire(folder, stack)
     with pytest.raises(_Crash):
-        api.watch(folder, tmp_path / "live.zarr", checkpoint, live=FAST, on_slice=_raise(_Crash))
+        watch(folder, tmp_path / "live.zarr", checkpoint, live=FAST, on_slice=_raise(_Crash))
     writer.join()
     with pytest.raises(VemRestoreError, match="different settings"):
-        api.watch(folder, tmp_path / "live.zarr", create_model("identity"), live=FAST)
+        watch(folder, tmp_path / "live.zarr", create_model("identity"), live=FAST)
 
 
 def _raise(error: type[Exception]):
@@ -155,7 +156,7 @@ def test_stop_event_ends_the_acquisition_and_flushes(tmp_path, stack):
     _write_slices(folder, stack[:6])
     stop = threading.Event()
     stop.set()
-    run = api.watch(folder, tmp_path / "out", create_model("identity"), live=FAST, stop=stop)
+    run = watch(folder, tmp_path / "out", create_model("identity"), live=FAST, stop=stop)
     assert run.slices == 6
     with open_volume(tmp_path / "out") as reader:
         np.testing.assert_array_equal(reader.read(slice(None)), stack[:6])
@@ -200,7 +201,7 @@ def test_mismatched_slice_is_named(tmp_path, stack):
     _write_slices(folder, stack[:3])
     tifffile.imwrite(folder / "img_3.tif", stack[3, :20])
     with pytest.raises(VemRestoreError, match="img_3.tif: slice is"):
-        api.watch(
+        watch(
             folder,
             tmp_path / "out",
             create_model("identity"),

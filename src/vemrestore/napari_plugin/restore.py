@@ -5,7 +5,7 @@ as a layer with the input's scale. Small inputs are restored in memory
 (``api.restore``); large or lazy ones, or any input when an output is named, go out of core
 into a file (``api.restore_array_file``) that is then shown lazily. Cancel stops after the
 current slice and leaves no layer and no file. Live mode follows a folder the microscope
-writes into (``api.watch``) and shows the growing Zarr output.
+writes into (``live.watch``) and shows the growing Zarr output.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from vemrestore import api
 from vemrestore.checkpoint import load_checkpoint
 from vemrestore.config import InferenceConfig, LiveConfig
 from vemrestore.errors import VemRestoreError
+from vemrestore.live import watch
 from vemrestore.napari_plugin._models import ModelPicker, devices
 from vemrestore.napari_plugin._worker import (
     ProgressClock,
@@ -162,7 +163,7 @@ class RestoreWidget(Container):
         def work() -> None:
             checkpoint, config = self.config(model_path)
             live = LiveConfig(done_file=None)
-            api.watch(folder, output, checkpoint, config, live, stop=stop, on_slice=relay.emit_live)
+            watch(folder, output, checkpoint, config, live, stop=stop, on_slice=relay.emit_live)
 
         self._live_output = Path(output)
         self._begin(0)
