@@ -58,3 +58,12 @@ def _phantom_pair(
 def phantom_pair():
     """Factory of seeded synthetic (fast, slow) pairs: ``phantom_pair(shape, seed)``."""
     return _phantom_pair
+
+
+@pytest.fixture
+def one_thread():
+    """Two torch threads on a shared 2-core machine spin against each other; one is faster."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

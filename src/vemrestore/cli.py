@@ -28,6 +28,20 @@ from vemrestore.pretrained import DEFAULT_MODEL
 BLOCKS = "Block-wise runs (.zarr output)"
 KEY_SLICES = "Key-slice acquisitions"
 
+# Options shared by `denoise` and `watch`.
+TileOption = Annotated[
+    str | None, typer.Option(help="Tile size Z,Y,X (default: model window,256,256).")
+]
+OverlapOption = Annotated[
+    str | None, typer.Option(help="Tile overlap Z,Y,X (default: window//2,32,32).")
+]
+BatchOption = Annotated[int, typer.Option(help="Tiles per network call.")]
+DeviceOption = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")]
+SliceFormatOption = Annotated[
+    str, typer.Option(help="Slice file type when OUTPUT is a folder: tif or png.")
+]
+OverwriteOption = Annotated[bool, typer.Option(help="Replace OUTPUT if it exists.")]
+
 app = typer.Typer(
     help="Fast-Scan, AI-Restore: restore noisy fast-scan volume EM.",
     no_args_is_help=True,
@@ -87,22 +101,16 @@ def denoise(
             "supervised model).",
         ),
     ] = None,
-    tile: Annotated[
-        str | None, typer.Option(help="Tile size Z,Y,X (default: model window,256,256).")
-    ] = None,
-    overlap: Annotated[
-        str | None, typer.Option(help="Tile overlap Z,Y,X (default: window//2,32,32).")
-    ] = None,
-    batch_size: Annotated[int, typer.Option(help="Tiles per network call.")] = 4,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    tile: TileOption = None,
+    overlap: OverlapOption = None,
+    batch_size: BatchOption = 4,
+    device: DeviceOption = "auto",
     float32: Annotated[
         bool, typer.Option("--float32", help="Write float32 instead of the input dtype.")
     ] = False,
     array: Annotated[str | None, typer.Option(help="Array to read inside a Zarr group.")] = None,
-    slice_format: Annotated[
-        str, typer.Option(help="Slice file type when OUTPUT is a folder: tif or png.")
-    ] = "tif",
-    overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT if it exists.")] = False,
+    slice_format: SliceFormatOption = "tif",
+    overwrite: OverwriteOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     key_slices: Annotated[
         int | None,
@@ -275,18 +283,12 @@ def watch(
     settle: Annotated[
         float, typer.Option(help="Seconds a slice file's size must stay unchanged.")
     ] = LiveConfig().settle_seconds,
-    tile: Annotated[
-        str | None, typer.Option(help="Tile size Z,Y,X (default: model window,256,256).")
-    ] = None,
-    overlap: Annotated[
-        str | None, typer.Option(help="Tile overlap Z,Y,X (default: window//2,32,32).")
-    ] = None,
-    batch_size: Annotated[int, typer.Option(help="Tiles per network call.")] = 4,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
-    slice_format: Annotated[
-        str, typer.Option(help="Slice file type when OUTPUT is a folder: tif or png.")
-    ] = "tif",
-    overwrite: Annotated[bool, typer.Option(help="Replace OUTPUT if it exists.")] = False,
+    tile: TileOption = None,
+    overlap: OverlapOption = None,
+    batch_size: BatchOption = 4,
+    device: DeviceOption = "auto",
+    slice_format: SliceFormatOption = "tif",
+    overwrite: OverwriteOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
 ) -> None:
     """Restore slices while the microscope writes them into IN_DIR.

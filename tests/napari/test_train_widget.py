@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from vemrestore import api
 from vemrestore.checkpoint import load_checkpoint
 from vemrestore.napari_plugin.restore import RestoreWidget
 from vemrestore.napari_plugin.train import TrainWidget
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

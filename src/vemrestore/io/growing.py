@@ -35,6 +35,7 @@ from vemrestore.io.atomic import check_output_path
 from vemrestore.io.base import VolumeSpec, error_reason
 from vemrestore.io.slices import TIFF_SLICE_SUFFIXES, check_slice_format
 from vemrestore.io.tiff import write_tiff_slice
+from vemrestore.io.zarr_output import check_same_settings
 from vemrestore.io.zarr_store import SPATIAL_AXES, ome_metadata
 
 ATTRIBUTE = "vemrestore"
@@ -86,15 +87,8 @@ def open_growing_output(
             _remove(path)
         elif previous is None:
             raise VemRestoreError(f"{path}: output already exists (use --overwrite to replace it)")
-        elif previous != wanted:
-            changed = sorted(
-                k for k in previous.keys() | wanted.keys() if previous.get(k) != wanted.get(k)
-            )
-            raise VemRestoreError(
-                f"{path}: holds an unfinished live restoration made with different settings "
-                f"({', '.join(changed)}); use --overwrite to start over"
-            )
         else:
+            check_same_settings(path, previous, wanted, "live restoration")
             return _ZarrOutput(path) if zarr_output else _FolderOutput(path)
     check_output_path(path, overwrite=False)
     if zarr_output:
@@ -152,16 +146,8 @@ class _FolderOutput(GrowingOutput):
         self._save_state()
 
     def _save_state(self) -> None:
-        voxel_size = self.voxel_size
-        _write_json(
-            self.path / FOLDER_STATE,
-            {
-                "settings": self.settings,
-                "suffix": self.suffix,
-                "voxel_size": voxel_size,
-                "slices": self.written,
-            },
-        )
+        state = {"settings": self.settings, "suffix": self.suffix, "voxel_size": self.voxel_size}
+        _write_json(self.path / FOLDER_STATE, {**state, "slices": self.written})
 
     def finish(self) -> None:
         (self.path / FOLDER_STATE).unlink()

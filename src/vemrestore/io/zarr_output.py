@@ -87,15 +87,7 @@ class BlockOutput:
         previous = _unfinished_settings(path)
         if previous is None:
             raise VemRestoreError(f"{path}: output already exists (use --overwrite to replace it)")
-        wanted = _as_json(settings)
-        if previous != wanted:
-            changed = sorted(
-                k for k in previous.keys() | wanted.keys() if previous.get(k) != wanted.get(k)
-            )
-            raise VemRestoreError(
-                f"{path}: holds an unfinished restoration made with different settings "
-                f"({', '.join(changed)}); use --overwrite to start over"
-            )
+        check_same_settings(path, previous, _as_json(settings), "restoration")
         return cls(path)
 
     @classmethod
@@ -167,6 +159,20 @@ class BlockOutput:
         info.pop("incomplete", None)
         self._group.attrs[ATTRIBUTE] = info
         shutil.rmtree(self.path / MARKER_FOLDER.parent, ignore_errors=True)
+
+
+def check_same_settings(
+    path: Path, previous: dict[str, Any], wanted: dict[str, Any], kind: str
+) -> None:
+    """Refuse to resume an unfinished output whose numbers would differ from this run's."""
+    if previous != wanted:
+        changed = sorted(
+            k for k in previous.keys() | wanted.keys() if previous.get(k) != wanted.get(k)
+        )
+        raise VemRestoreError(
+            f"{path}: holds an unfinished {kind} made with different settings "
+            f"({', '.join(changed)}); use --overwrite to start over"
+        )
 
 
 def _unfinished_settings(path: Path) -> dict[str, Any] | None:
