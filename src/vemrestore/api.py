@@ -8,12 +8,14 @@ Typical use::
     restored = vemrestore.restore(noisy_volume, "model.pt")          # numpy in, numpy out
     vemrestore.restore_file("fast.tif", "restored.tif", "model.pt")  # any size, streamed
     vemrestore.api.restore_blocks("scan.zarr", "restored.zarr", "model.pt")  # Dask, resumable
+    vemrestore.live.watch("acquisition/", "restored.zarr", "model.pt")  # while acquiring
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,7 @@ from vemrestore.io import (
     ArrayReader,
     VolumeReader,
     VolumeSpec,
+    VoxelSize,
     check_not_input,
     check_output,
     describe,
@@ -54,6 +57,8 @@ logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
 ModelSource = nn.Module | Checkpoint | PathLike
+ProgressCallback = Callable[[int, int], None]
+"""Called as ``(slices done, slices in total)`` while a volume is restored."""
 
 
 def restore(
@@ -64,6 +69,7 @@ def restore(
     progress: bool = False,
     *,
     trust_code: bool = False,
+    on_slice: ProgressCallback | None = None,
 ) -> np.ndarray:
     """Restore a (Z, Y, X) or (Y, X) uint8/uint16/float32 array; returns the same shape.
 
@@ -71,11 +77,50 @@ def restore(
     the model contract (then ``normalization`` defaults to the dtype range). The output dtype
     is the input's unless ``config.output_dtype == "float32"``. ``trust_code`` allows a
     TorchScript model file, which runs code when loaded (only for files you trust).
+    ``on_slice(done, total)`` is called after each restored slice (an exception it raises
+    stops the restoration).
     """
     reader = ArrayReader(np.asarray(volume))
     checkpoint = as_checkpoint(model, normalization, trust_code=trust_code)
-    slices = list(_restore_reader(reader, checkpoint, config or InferenceConfig(), progress))
-    return np.stack(slices).reshape(np.shape(volume))
+    slices = _restore_reader(reader, checkpoint, config or InferenceConfig(), progress)
+    restored = list(_reported(slices, reader.shape[0], on_slice))
+    return np.stack(restored).reshape(np.shape(volume))
+
+
+def restore_array_file(
+    volume: Any,
+    output_path: PathLike,
+    model: ModelSource,
+    config: InferenceConfig | None = None,
+    *,
+    voxel_size: tuple[float, float, float] | None = None,
+    overwrite: bool = False,
+    on_slice: ProgressCallback | None = None,
+) -> Path:
+    """Restore a (Z, Y, X) array-like of any size (numpy, dask, Zarr) into a file, out of core.
+
+    Only the slices each step needs are read (``volume[z0:z1]``), so a lazily loaded volume
+    larger than memory works. The output (``.tif``, ``.zarr`` or a folder) appears only when
+    complete: an error, or an exception raised by ``on_slice(done, total)``, leaves nothing.
+    """
+    output_path = Path(output_path)
+    check_output(output_path, overwrite)
+    config = config or InferenceConfig()
+    reader = ArrayReader(volume, voxel_size)
+    spec = VolumeSpec(reader.shape, config.resolved_dtype(reader.dtype), voxel_size)
+    slices = _restore_reader(reader, as_checkpoint(model, None), config, False)
+    return write_volume(
+        output_path, _reported(slices, reader.shape[0], on_slice), spec, overwrite=overwrite
+    )
+
+
+def _reported(
+    slices: Iterator[np.ndarray], total: int, on_slice: ProgressCallback | None
+) -> Iterator[np.ndarray]:
+    for done, image in enumerate(slices, start=1):
+        yield image
+        if on_slice is not None:
+            on_slice(done, total)
 
 
 def restoration_summary(model: ModelSource, device: str = "auto") -> str:
@@ -210,7 +255,7 @@ def restore_blocks(
             input_path=str(Path(input_path).absolute()),
             array=array,
             output_path=str(Path(output_path).absolute()),
-            grid=_plan_grid(reader, checkpoint, config),
+            grid=plan_grid(reader, checkpoint, config),
             normalizer=fit_normalizer(checkpoint.normalization, reader),
             batch_size=config.batch_size,
             input_dtype=str(reader.dtype),
@@ -315,6 +360,15 @@ def _trained_noise_range(checkpoint: Checkpoint) -> tuple[float, float] | None:
     return (float(electrons[0]), float(electrons[1])) if electrons else None
 
 
+def open_lazily(path: PathLike, array: str | None = None) -> tuple[Any, VoxelSize | None]:
+    """A volume file (TIFF, Zarr, slice folder) as a lazy (Z, Y, X) dask array, read slice by
+    slice on demand, and its voxel size (z, y, x) in nm (None when unknown)."""
+    from vemrestore.io.lazy import lazy_array
+
+    reader = open_volume(path, array=array)
+    return lazy_array(reader), reader.spec.voxel_size
+
+
 def volume_info(
     path: PathLike, array: str | None = None, *, allow_gaps: bool = False
 ) -> dict[str, Any]:
@@ -329,7 +383,7 @@ def _restore_reader(
     config: InferenceConfig,
     progress: bool,
 ):
-    grid = _plan_grid(reader, checkpoint, config)
+    grid = plan_grid(reader, checkpoint, config)
     normalizer = fit_normalizer(checkpoint.normalization, reader)
     trained = checkpoint.metadata.get("input_spread")
     if trained is not None:
@@ -349,7 +403,8 @@ def _restore_reader(
     )
 
 
-def _plan_grid(reader: VolumeReader, checkpoint: Checkpoint, config: InferenceConfig) -> TileGrid:
+def plan_grid(reader: VolumeReader, checkpoint: Checkpoint, config: InferenceConfig) -> TileGrid:
+    """The tile grid ``config`` asks for over ``reader``'s volume, checked against the model."""
     window = int(getattr(checkpoint.model, "window", 1))
     try:
         tile, overlap = config.resolved_tiling(window, reader.shape)

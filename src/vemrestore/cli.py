@@ -6,6 +6,8 @@ User mistakes (bad files, paths, options) print one ``error: ...`` line and exit
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,15 +28,30 @@ from vemrestore.cli_options import (
     show_vemrestore_warnings,
 )
 from vemrestore.cli_train import config_app, train_app
-from vemrestore.config import DistributedConfig, InferenceConfig
+from vemrestore.config import DistributedConfig, InferenceConfig, LiveConfig
 from vemrestore.errors import VemRestoreError
 from vemrestore.inference_checkerboard import restore_sublattices_file, trained_inference_mode
+from vemrestore.live import watch as watch_acquisition
 from vemrestore.pretrained import DEFAULT_MODEL
 from vemrestore.threads import set_threads
 
 BLOCKS = "Block-wise runs (.zarr output)"
 KEY_SLICES = "Key-slice acquisitions"
 GPU = "GPU"
+
+# Options shared by `denoise` and `watch`.
+TileOption = Annotated[
+    str | None, typer.Option(help="Tile size Z,Y,X (default: model window, ≤512,≤512 fitted).")
+]
+OverlapOption = Annotated[
+    str | None, typer.Option(help="Tile overlap Z,Y,X (default: window//2,32,32).")
+]
+BatchOption = Annotated[int, typer.Option(help="Tiles per network call.")]
+DeviceOption = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")]
+SliceFormatOption = Annotated[
+    str, typer.Option(help="Slice file type when OUTPUT is a folder: tif or png.")
+]
+OverwriteOption = Annotated[bool, typer.Option(help="Replace OUTPUT if it exists.")]
 
 app = typer.Typer(
     help="Fast-Scan, AI-Restore: restore noisy fast-scan volume EM.",
@@ -332,6 +349,94 @@ def _denoise_in_blocks(
     if not quiet:
         resumed = f" ({summary.skipped} already done)" if summary.skipped else ""
         typer.echo(f"wrote {summary.output}: {summary.total} blocks{resumed}", err=True)
+
+
+@app.command()
+def watch(
+    input_dir: Annotated[
+        Path, typer.Argument(metavar="IN_DIR", help="Folder the microscope writes slices into.")
+    ],
+    output_path: Annotated[
+        Path, typer.Argument(metavar="OUTPUT", help=".zarr (grows along z) or a folder name.")
+    ],
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", "-m", help="Checkpoint or bioimage.io package (default: shipped)."),
+    ] = None,
+    until_idle: Annotated[
+        float | None,
+        typer.Option(help="End the acquisition after this many seconds without a new slice."),
+    ] = None,
+    done_file: Annotated[
+        str, typer.Option(help="End the acquisition when a file of this name appears in IN_DIR.")
+    ] = LiveConfig().done_file,
+    settle: Annotated[
+        float, typer.Option(help="Seconds a slice file's size must stay unchanged.")
+    ] = LiveConfig().settle_seconds,
+    tile: TileOption = None,
+    overlap: OverlapOption = None,
+    batch_size: BatchOption = 4,
+    device: DeviceOption = "auto",
+    slice_format: SliceFormatOption = "tif",
+    overwrite: OverwriteOption = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
+) -> None:
+    """Restore slices while the microscope writes them into IN_DIR.
+
+    Each slice is restored once the slices around it have arrived, with exactly the numbers
+    `denoise` gives for the finished stack. Ctrl-C, --until-idle or the done file end the
+    acquisition: the last slices are restored, then the output is complete. After a crash,
+    the same command resumes.
+    """
+    with user_errors():
+        if slice_format not in ("tif", "png"):
+            raise VemRestoreError(f"--slice-format {slice_format}: expected tif or png")
+        config = InferenceConfig(
+            tile=_triple("--tile", tile),
+            overlap=_triple("--overlap", overlap),
+            batch_size=batch_size,
+            device=device,
+        )
+        live = LiveConfig(settle_seconds=settle, until_idle=until_idle, done_file=done_file or None)
+        stop = threading.Event()
+
+        def first_interrupt(signum: int, frame: object) -> None:
+            stop.set()
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            if not quiet:
+                typer.echo("stopping: restoring the last slices (Ctrl-C again to abort)", err=True)
+
+        def show(z: int, _: object) -> None:
+            if not quiet:
+                typer.echo(f"restored slice {z}", err=True)
+
+        previous = signal.signal(signal.SIGINT, first_interrupt)
+        try:
+            run = watch_acquisition(
+                input_dir,
+                output_path,
+                model or DEFAULT_MODEL,
+                config,
+                live,
+                overwrite=overwrite,
+                slice_suffix=f".{slice_format}",
+                stop=stop,
+                on_slice=show,
+            )
+        except KeyboardInterrupt:
+            typer.echo(
+                f"interrupted: restored slices are kept in {output_path}; run the same command "
+                "again to resume",
+                err=True,
+            )
+            raise typer.Exit(130) from None
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    for path in run.not_arrived:
+        typer.echo(f"warning: {path} never became a whole image; not restored", err=True)
+    if not quiet:
+        resumed = f" ({run.resumed_from} from an earlier run)" if run.resumed_from else ""
+        typer.echo(f"wrote {output_path}: {run.slices} slices{resumed}", err=True)
 
 
 @app.command()

@@ -39,7 +39,7 @@ def write_report(
         voxel_size,
         folder / "crops.png",
     )
-    _frc_figure(evaluation, folder / "frc.png")
+    frc_figure(evaluation, folder / "frc.png")
     if evaluation.scores is not None:
         _slices_figure(evaluation, folder / "slices.png")
     report = folder / "report.md"
@@ -190,7 +190,8 @@ def _crops(volumes: dict[str, np.ndarray], voxel_size, path: Path) -> None:
     plt.close(figure)
 
 
-def _frc_figure(evaluation: Evaluation, path: Path) -> None:
+def frc_figure(evaluation: Evaluation, path: Path) -> None:
+    """Write a PNG of every FRC curve the evaluation holds, with its 1/7 resolution."""
     curves: list[tuple[str, FRCCurve | None]] = [
         ("restored vs reference", evaluation.frc_reference),
         ("input vs reference", evaluation.frc_input_reference),

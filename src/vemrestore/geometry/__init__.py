@@ -6,6 +6,14 @@ from vemrestore.geometry.tiling import (
     blend_profile,
     fitted_tile,
     reflect_indices,
+    settled_prefix,
 )
 
-__all__ = ["AxisTiling", "TileGrid", "blend_profile", "fitted_tile", "reflect_indices"]
+__all__ = [
+    "AxisTiling",
+    "TileGrid",
+    "blend_profile",
+    "fitted_tile",
+    "reflect_indices",
+    "settled_prefix",
+]

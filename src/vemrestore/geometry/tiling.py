@@ -149,3 +149,29 @@ class TileGrid:
     def yx_weights(self) -> np.ndarray:
         """(tile_y, tile_x) float32 in-plane blending weights."""
         return np.outer(self.y.weights, self.x.weights)
+
+
+def settled_prefix(tile: int, overlap: int, available: int) -> int:
+    r"""How many leading positions of a growing axis are already final, with ``available`` known.
+
+    A stack being acquired has ``available`` slices now and an unknown final length
+    ``L >= available``. Position ``z`` of ``AxisTiling(L, tile, overlap)`` is final when every
+    tile touching it, and so its weight sum, is the same for every such ``L`` and reads only
+    real slices below ``available``::
+
+        regular starts:  s_k = k·stride - halo       (the same for every L)
+        last tile:       starts at L + halo - tile   (off the lattice for some L: depends on L)
+        final:           z < first s_k whose tile reaches past ``available``
+                     and z < the lowest such last-tile start over every L >= available
+
+    The rest waits until the acquisition ends and ``L`` is known. With stride 1 (e.g. a 2D
+    model: tile 1, overlap 0) every slice is final as soon as it is available.
+    """
+    halo = overlap // 4
+    stride = tile - overlap
+    first_open = max(0, (available + halo - tile) // stride + 1)
+    settled = first_open * stride - halo
+    if stride > 1:
+        off_lattice = available + (1 if (available + 2 * halo - tile) % stride == 0 else 0)
+        settled = min(settled, off_lattice + halo - tile)
+    return max(0, min(settled, available))

@@ -92,15 +92,7 @@ class BlockOutput:
         previous = _unfinished_settings(path)
         if previous is None:
             raise VemRestoreError(f"{path}: output already exists (use --overwrite to replace it)")
-        wanted = _as_json(settings)
-        if previous != wanted:
-            changed = sorted(
-                k for k in previous.keys() | wanted.keys() if previous.get(k) != wanted.get(k)
-            )
-            raise VemRestoreError(
-                f"{path}: holds an unfinished restoration made with different settings "
-                f"({', '.join(changed)}); use --overwrite to start over"
-            )
+        check_same_settings(path, previous, _as_json(settings), "restoration")
         return cls(path)
 
     @classmethod
@@ -202,6 +194,20 @@ def exclusive_run(path: str | os.PathLike[str]) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def check_same_settings(
+    path: Path, previous: dict[str, Any], wanted: dict[str, Any], kind: str
+) -> None:
+    """Refuse to resume an unfinished output whose numbers would differ from this run's."""
+    if previous != wanted:
+        changed = sorted(
+            k for k in previous.keys() | wanted.keys() if previous.get(k) != wanted.get(k)
+        )
+        raise VemRestoreError(
+            f"{path}: holds an unfinished {kind} made with different settings "
+            f"({', '.join(changed)}); use --overwrite to start over"
+        )
 
 
 def _unfinished_settings(path: Path) -> dict[str, Any] | None:

@@ -20,3 +20,9 @@ SELF_SUPERVISED = FOLDER / "self_supervised_unet2p5d.pt"
 GENERALIST = FOLDER / "generalist_unet2p5d.pt"
 REFERENCE_PROFILE = FOLDER / "sem_reference_profile.json"
 DEFAULT_MODEL = GENERALIST
+"""The model every entry point uses when none is named (CLI, ``watch``, the napari plugin)."""
+
+
+def shipped_models() -> dict[str, Path]:
+    """Every model shipped in the package, by file stem (e.g. ``supervised_unet2p5d``)."""
+    return {path.stem: path for path in sorted(FOLDER.glob("*.pt"))}

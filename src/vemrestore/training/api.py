@@ -10,9 +10,11 @@ import logging
 import math
 import os
 import shutil
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -27,6 +29,7 @@ from vemrestore.config.training import (
     load_training_config,
     parse_duration,
     save_training_config,
+    with_self_supervised,
 )
 from vemrestore.data.noisy import (
     NoisyVolume,
@@ -40,6 +43,7 @@ from vemrestore.data.pairs import find_pairs, load_pairs
 from vemrestore.data.patches import TrainingVolumes, split_regions
 from vemrestore.errors import VemRestoreError
 from vemrestore.evaluation.noise import inspect_noise
+from vemrestore.io import VolumeSpec, write_volume
 from vemrestore.models import create_model
 from vemrestore.pretrained import GENERALIST
 from vemrestore.simulate.calibration import calibrate_single
@@ -58,6 +62,17 @@ logger = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
 CONFIG_FILE = "config.yaml"
+
+
+class StopOnRequest(L.Callback):
+    """Ends training after the current step once ``event`` is set (e.g. a Stop button)."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        if self.event.is_set():
+            trainer.should_stop = True
 
 
 @dataclass(frozen=True)
@@ -102,13 +117,17 @@ def train(
     callbacks: Sequence[L.Callback] = (),
     *,
     from_scratch: bool = False,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> TrainResult:
     """Train a new run into the folder ``out`` (must not hold a run already).
 
     ``init`` starts from the weights of an inference checkpoint (fine-tuning); its network
     must match ``config.model``. Without ``init``, supervised and self-supervised runs whose
     network is the shipped generalist's fine-tune the generalist, unless ``from_scratch``.
-    ``callbacks`` are extra Lightning callbacks.
+    ``callbacks`` are extra Lightning callbacks. ``on_epoch`` receives each epoch's row of
+    ``metrics.csv``; setting ``stop`` ends the run after the current step, keeping its
+    checkpoints (as a spent budget does).
 
     The folder is created only once the data and model check out, and removed again (or,
     if it existed before, emptied of what this call wrote) when the run fails before its
@@ -122,10 +141,12 @@ def train(
     config = config.resolved()
     if init is None and not from_scratch:
         init = default_init(config)
+    if stop is not None:
+        callbacks = [*callbacks, StopOnRequest(stop)]
     existed = run_dir.exists()
     before = set(run_dir.iterdir()) if existed else set()
     try:
-        return _fit(config, run_dir, init, None, progress, callbacks)
+        return _fit(config, run_dir, init, None, progress, callbacks, on_epoch)
     except BaseException:
         if not (run_dir / LIGHTNING_CHECKPOINT).exists():
             _remove_new_entries(run_dir, existed, before)
@@ -142,6 +163,27 @@ def _remove_new_entries(run_dir: Path, existed: bool, before: set[Path]) -> None
             shutil.rmtree(entry, ignore_errors=True)
         else:
             entry.unlink(missing_ok=True)
+
+
+def train_on_volume(
+    volume: np.ndarray,
+    out: PathLike,
+    config: TrainingConfig | None = None,
+    *,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    stop: threading.Event | None = None,
+) -> TrainResult:
+    """Train self-supervised on an in-memory noisy (Z, Y, X) or (Y, X) volume, e.g. a napari
+    layer. It is saved as ``out/noisy.tif`` so the run folder describes the run fully;
+    ``config`` sets the budget, patch size and so on (its data section gains that file)."""
+    run_dir = Path(out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    volume = np.asarray(volume)
+    volume = volume[np.newaxis] if volume.ndim == 2 else volume
+    noisy = run_dir / "noisy.tif"
+    write_volume(noisy, iter(volume), VolumeSpec(volume.shape, volume.dtype), overwrite=True)
+    config = with_self_supervised(config or TrainingConfig(), [str(noisy)])
+    return train(config, run_dir, on_epoch=on_epoch, stop=stop)
 
 
 def default_init(config: TrainingConfig) -> Path | None:
@@ -318,6 +360,7 @@ def _fit(
     checkpoint: Path | None,
     progress: bool,
     callbacks: Sequence[L.Callback],
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
     L.seed_everything(config.seed, workers=True, verbose=False)
     volumes = _load_volumes(config)
@@ -338,7 +381,7 @@ def _fit(
         "vemrestore_version": __version__,
         "input_spread": list(_input_spread(volumes)),
     }
-    outputs = RunOutputs(run_dir, config.data.normalization, metadata)
+    outputs = RunOutputs(run_dir, config.data.normalization, metadata, on_epoch)
     run_dir.mkdir(parents=True, exist_ok=True)  # the inputs checked out
     save_training_config(config, run_dir / CONFIG_FILE)
     max_time = parse_duration(config.max_time) if config.max_time else None

@@ -18,6 +18,7 @@ import csv
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +62,20 @@ def save_lightning_checkpoint(trainer: L.Trainer, path: Path) -> None:
 
 
 class RunOutputs(L.Callback):
-    """Writes checkpoints, the CSV and image panels; remembers the best PSNR across resumes."""
+    """Writes checkpoints, the CSV and image panels; remembers the best PSNR across resumes.
+
+    ``on_row`` receives each epoch's CSV row (e.g. to plot a live curve) once it is saved.
+    """
 
     def __init__(
-        self, run_dir: Path, normalization: NormalizationConfig, metadata: dict[str, Any]
+        self,
+        run_dir: Path,
+        normalization: NormalizationConfig,
+        metadata: dict[str, Any],
+        on_row: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.run_dir = Path(run_dir)
+        self.on_row = on_row
         self.normalization = normalization
         self.metadata = metadata
         self.best_psnr = -math.inf
@@ -110,6 +119,8 @@ class RunOutputs(L.Callback):
         if improved:
             self._save_model(pl_module, "best.pt", row)
         self._append_csv(row)
+        if self.on_row is not None:
+            self.on_row(row)
         if pl_module.panels is not None and isinstance(trainer.logger, TensorBoardLogger):
             trainer.logger.experiment.add_image(
                 "val/input_output_target", pl_module.panels, trainer.global_step
