@@ -60,11 +60,13 @@ def watch(
 
     def start(arrived: SliceArrivals) -> tuple[GrowingOutput, LiveEngine]:
         reader = arrived.reader()
+        predictor = Predictor.from_config(checkpoint.model, config)
+        tile = plan_grid(reader, checkpoint, config).tile
         engine = LiveEngine(
-            predict=Predictor(checkpoint.model, config.device, config.amp),
+            predict=predictor,
             normalizer=fit_normalizer(checkpoint.normalization, reader),
             plan=lambda stack: plan_grid(stack, checkpoint, config),
-            batch_size=config.batch_size,
+            batch_size=predictor.batch_size(config.batch_size, tile),
             output_dtype=config.resolved_dtype(reader.dtype),
         )
         settings = {
