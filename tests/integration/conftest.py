@@ -5,16 +5,6 @@ from pathlib import Path
 
 import pytest
 import tifffile
-import torch
-
-
-@pytest.fixture
-def one_thread():
-    """Two threads on a shared 2-core machine spin against each other; one is faster."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture
