@@ -76,6 +76,19 @@ def _triple(option: str, text: str | None) -> tuple[int, int, int] | None:
     return values
 
 
+def _check_slice_format(slice_format: str) -> None:
+    if slice_format not in ("tif", "png"):
+        raise VemRestoreError(f"--slice-format {slice_format}: expected tif or png")
+
+
+def _inference_config(tile: str | None, overlap: str | None, **settings: Any) -> InferenceConfig:
+    """``--tile``/``--overlap`` text parsed; the other settings passed to ``InferenceConfig``
+    (which rejects unknown ones)."""
+    return InferenceConfig(
+        tile=_triple("--tile", tile), overlap=_triple("--overlap", overlap), **settings
+    )
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"vemrestore {__version__}")
@@ -234,11 +247,10 @@ def denoise(
             )
             if noise is not None:
                 typer.echo(noise.message(), err=True)
-        if slice_format not in ("tif", "png"):
-            raise VemRestoreError(f"--slice-format {slice_format}: expected tif or png")
-        config = InferenceConfig(
-            tile=_triple("--tile", tile),
-            overlap=_triple("--overlap", overlap),
+        _check_slice_format(slice_format)
+        config = _inference_config(
+            tile,
+            overlap,
             batch_size=batch_size,
             device=device,
             amp_dtype=amp_dtype,
@@ -389,14 +401,8 @@ def watch(
     the same command resumes.
     """
     with user_errors():
-        if slice_format not in ("tif", "png"):
-            raise VemRestoreError(f"--slice-format {slice_format}: expected tif or png")
-        config = InferenceConfig(
-            tile=_triple("--tile", tile),
-            overlap=_triple("--overlap", overlap),
-            batch_size=batch_size,
-            device=device,
-        )
+        _check_slice_format(slice_format)
+        config = _inference_config(tile, overlap, batch_size=batch_size, device=device)
         live = LiveConfig(settle_seconds=settle, until_idle=until_idle, done_file=done_file or None)
         stop = threading.Event()
 

@@ -38,7 +38,27 @@ def _require(rng: np.random.Generator | None, task: str) -> np.random.Generator:
     return rng
 
 
-class SyntheticNoiseTask:
+class _DrawnNoiseTask:
+    """What both tasks share: validation examples are drawn like training ones (from the
+    fixed validation generator), and every slice of the window is scored."""
+
+    name: str
+
+    def make_example(
+        self, patch: dict[str, np.ndarray], rng: np.random.Generator | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def validation_example(
+        self, patch: dict[str, np.ndarray], rng: np.random.Generator | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return self.make_example(patch, _require(rng, self.name))
+
+    def scored_slices(self, window: int) -> slice:
+        return slice(0, window)
+
+
+class SyntheticNoiseTask(_DrawnNoiseTask):
     """Clean source windows in, (degraded, clean) out; the degradation is drawn per patch."""
 
     name = "synthetic"
@@ -57,14 +77,6 @@ class SyntheticNoiseTask:
         rng = _require(rng, self.name)
         clean = _photometric(_rescaled(patch["clean"], rng), rng)
         return degrade(clean, self.family.draw(rng), rng), clean
-
-    def validation_example(
-        self, patch: dict[str, np.ndarray], rng: np.random.Generator | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        return self.make_example(patch, _require(rng, self.name))
-
-    def scored_slices(self, window: int) -> slice:
-        return slice(0, window)
 
 
 def _rescaled(source: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -94,7 +106,7 @@ def _photometric(clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return ((clean - low) * (new_span / span) + new_low).astype(np.float32)
 
 
-class RecorruptedTask:
+class RecorruptedTask(_DrawnNoiseTask):
     """Self-supervised training from one noisy volume with a known (calibrated) noise model.
 
     ``gain``/``read_variance``: noise variance ``gain · s + read_variance`` at normalised signal
@@ -146,14 +158,6 @@ class RecorruptedTask:
         inputs = noisy + self.alpha * z
         target = noisy - z / self.alpha
         return inputs.astype(np.float32), target.astype(np.float32)
-
-    def validation_example(
-        self, patch: dict[str, np.ndarray], rng: np.random.Generator | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        return self.make_example(patch, _require(rng, self.name))
-
-    def scored_slices(self, window: int) -> slice:
-        return slice(0, window)
 
 
 def _box3(volume: np.ndarray) -> np.ndarray:
