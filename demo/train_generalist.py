@@ -75,6 +75,9 @@ def main() -> None:
     parser.add_argument("--init", type=Path, help="start from these weights (a stage 2)")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument(
+        "--seed", type=int, default=0, help="patch and noise draws (a later stage wants a new one)"
+    )
+    parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (1 is fastest on shared cores)"
     )
     args = parser.parse_args()
@@ -105,7 +108,7 @@ def _train_new(args: argparse.Namespace) -> TrainResult:
             clean.append(str(crops / name))
         else:
             clean.append(str(args.shared / name))
-    config = generalist_config(clean, minutes=args.minutes, lr=args.lr)
+    config = generalist_config(clean, minutes=args.minutes, lr=args.lr, seed=args.seed)
     return train(config, args.out, init=args.init)
 
 
