@@ -231,6 +231,14 @@ def denoise(
         str | None,
         typer.Option(help="Output chunk size Z,Y,X (default: 8,512,512).", rich_help_panel=BLOCKS),
     ] = None,
+    stall_timeout: Annotated[
+        float | None,
+        typer.Option(
+            metavar="SECONDS",
+            help="Stop (resumably) when no block finishes for this long (default: 3600).",
+            rich_help_panel=BLOCKS,
+        ),
+    ] = None,
 ) -> None:
     """Restore a whole volume, tile by tile, without seams and with bounded memory.
 
@@ -265,6 +273,7 @@ def denoise(
             scheduler=scheduler,
             block=_triple("--block", block),
             chunks=_triple("--chunks", chunks),
+            **({} if stall_timeout is None else {"stall_timeout_s": stall_timeout}),
         )
         trust = trust_model_code
         mode = None if sublattice is not None else trained_inference_mode(model, trust_code=trust)
@@ -293,8 +302,9 @@ def denoise(
                 typer.echo(f"key-slice model: restoring with period {period}", err=True)
         elif api.can_restore_in_blocks(input_path, output_path, array):
             _announce(announce, model, device)
+            per_worker = distributed.model_copy(update={"threads_per_worker": threads})
             _denoise_in_blocks(
-                input_path, output_path, model, config, distributed, overwrite, array, quiet, trust
+                input_path, output_path, model, config, per_worker, overwrite, array, quiet, trust
             )
             return
         if distributed != DistributedConfig():

@@ -65,7 +65,7 @@ def user_errors() -> Iterator[None]:
     in_main_thread = _set_sigterm(_raise_terminated)
     try:
         yield
-    except (click.exceptions.Exit, click.ClickException, click.Abort):
+    except (typer.Exit, click.exceptions.Exit, click.ClickException, click.Abort):
         raise
     except VemRestoreError as error:
         raise _fail(str(error), 2) from None

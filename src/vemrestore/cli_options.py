@@ -27,7 +27,10 @@ Threads = Annotated[
     typer.Option(
         "--threads",
         metavar="N",
-        help="CPU threads for PyTorch (default: the free cores, i.e. cores minus the load).",
+        help=(
+            "CPU threads for PyTorch (default: the free cores, i.e. cores minus the load); "
+            "in a block run, per worker."
+        ),
     ),
 ]
 LIBRARY_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "lightning_utilities")

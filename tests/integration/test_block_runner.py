@@ -250,3 +250,33 @@ def test_cli_block_options_need_a_block_wise_run(tmp_path):
     )
     assert result.exit_code == 2 and result.output.startswith("error: --workers")
     assert not (tmp_path / "out.tif").exists()
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_block_output_does_not_depend_on_the_worker_thread_count(tmp_path, threads, one_thread):
+    """A real U-Net (its 1×1 convolutions once moved by a rounding step with the thread
+    count): workers with 1, 2 or 4 threads write what one single-threaded process does, to
+    the bit (float32 output: no rounding to hide a difference)."""
+    torch.manual_seed(1)
+    checkpoint = Checkpoint(
+        create_model("unet2p5d", window=1, base_channels=4, depth=3),
+        NormalizationConfig(mode="dtype"),
+    )
+    volume = np.random.default_rng(3).random((2, 200, 190), dtype=np.float32)
+    array = zarr.create_array(
+        store=str(tmp_path / "in.zarr"), shape=volume.shape, chunks=(1, 100, 95), dtype=np.float32
+    )
+    array[:] = volume
+    config = InferenceConfig(tile=(1, 160, 160), overlap=(0, 16, 16), batch_size=2, device="cpu")
+    expected = restore(volume, checkpoint, config)
+    summary = restore_blocks(
+        tmp_path / "in.zarr",
+        tmp_path / "out.zarr",
+        checkpoint,
+        config,
+        DistributedConfig(
+            workers=2, threads_per_worker=threads, block=(1, 100, 100), chunks=(1, 100, 100)
+        ),
+    )
+    assert summary.complete and len(summary.restored) == 8
+    np.testing.assert_array_equal(_read(tmp_path / "out.zarr"), expected)

@@ -17,6 +17,10 @@ class DistributedConfig(BaseModel):
     workers and memory limits are its own. ``block`` and ``chunks`` are (z, y, x) voxels;
     blocks are rounded up to whole output chunks. ``max_blocks`` stops after that many blocks
     (e.g. to fit a batch queue's time limit); the next run continues where this one stopped.
+    ``threads_per_worker`` sets each worker's PyTorch threads (default: the machine's cores
+    shared between its workers); the numbers do not depend on it. ``stall_timeout_s``: a run
+    in which no block finishes for that long stops (a hung worker or scheduler) and can be
+    resumed.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -27,6 +31,8 @@ class DistributedConfig(BaseModel):
     block: Triple | None = None
     chunks: Triple | None = None
     max_blocks: int | None = Field(None, ge=1)
+    threads_per_worker: int | None = Field(None, ge=1, le=1024)
+    stall_timeout_s: float = Field(3600.0, gt=0, le=7 * 24 * 3600, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _check(self) -> DistributedConfig:

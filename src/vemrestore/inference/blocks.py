@@ -97,10 +97,11 @@ def available_cores() -> int:
     return os.cpu_count() or 1
 
 
-def configure_worker(rank_on_host: int, workers_on_host: int) -> None:
-    """Share the machine: cores split between its workers, GPU ``rank % count`` for this one."""
+def configure_worker(rank_on_host: int, workers_on_host: int, threads: int | None = None) -> None:
+    """Share the machine: cores split between its workers (or ``threads`` each), GPU
+    ``rank % count`` for this one."""
     _STATE.rank_on_host = rank_on_host
-    torch.set_num_threads(max(1, available_cores() // workers_on_host))
+    torch.set_num_threads(threads or max(1, available_cores() // workers_on_host))
 
 
 def release_worker_state() -> None:

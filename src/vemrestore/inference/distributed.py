@@ -15,17 +15,18 @@ number of tasks however large the volume. A single pending block runs in this pr
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import cloudpickle
 import psutil
 import torch
-from distributed import Client, KilledWorker, LocalCluster, Worker, as_completed
+from distributed import Client, Future, KilledWorker, LocalCluster, Worker, wait
 from distributed.comm import get_address_host
 from distributed.comm.addressing import parse_address, parse_host_port
 from tqdm.auto import tqdm
@@ -164,26 +165,29 @@ def _run_on_dask(
 ) -> tuple[str, ...]:
     restored: list[str] = []
     with _client(settings, needed) as client:
-        _configure_workers(client)
+        _configure_workers(client, settings.threads_per_worker)
         # Sent once to every worker, not with each task: the model, and the grid's weights.
         model = client.scatter(cloudpickle.dumps(checkpoint), broadcast=True, hash=False)
         shared_job = client.scatter(job, broadcast=True, hash=False)
         queue = iter(pending)
-        running = as_completed()
+        running: set[Future] = set()
 
         def submit_more() -> None:
             capacity = TASKS_PER_WORKER_THREAD * max(1, sum(client.nthreads().values()))
             for block in queue:
                 key = f"restore-block-{block.id}-{job.run_id}"
                 running.add(client.submit(restore_block, shared_job, block, model, key=key))
-                if running.count() >= capacity:
+                if len(running) >= capacity:
                     return
 
         submit_more()
         try:
-            for future in running:
-                restored.append(future.result())
-                bar.update()
+            while running:
+                finished = _first_finished(running, settings.stall_timeout_s, job)
+                for future in finished:
+                    running.discard(future)
+                    restored.append(future.result())
+                    bar.update()
                 submit_more()
         except KilledWorker as error:
             raise VemRestoreError(
@@ -191,8 +195,19 @@ def _run_on_dask(
                 "a smaller --block or more --memory-per-worker); rerun to resume"
             ) from None
         finally:
-            client.cancel(list(running.futures))
+            client.cancel(list(running))
     return tuple(restored)
+
+
+def _first_finished(running: set[Future], timeout_s: float, job: BlockJob) -> set[Future]:
+    """The futures of ``running`` that are done, waiting at most ``timeout_s`` for one."""
+    try:
+        return wait(running, timeout=timeout_s, return_when="FIRST_COMPLETED").done
+    except TimeoutError:
+        raise VemRestoreError(
+            f"{job.output_path}: no block finished in {timeout_s:g} s (a hung worker or "
+            "scheduler?); finished blocks are kept: rerun to resume, or raise --stall-timeout"
+        ) from None
 
 
 @contextmanager
@@ -220,18 +235,48 @@ def _client(settings: DistributedConfig, needed: int) -> Iterator[Client]:
             yield client
         return
     workers, memory = local_cluster_size(settings, needed)
-    with (
-        LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            memory_limit=memory,
-            dashboard_address=None,  # no web server: nothing listens beyond this machine
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with ExitStack() as stack:
+        with _interrupts_deferred():
+            cluster = stack.enter_context(
+                LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    memory_limit=memory,
+                    dashboard_address=None,  # no web server: nothing listens beyond here
+                    silence_logs=logging.ERROR,
+                    preload=["vemrestore.inference.dask_worker"],  # Ctrl-C is ours alone
+                )
+            )
+            client = stack.enter_context(Client(cluster))
         yield client
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C that arrives while the local cluster starts until it can be closed.
+
+    Interrupted half-way, ``LocalCluster`` leaves workers that Dask's exit hook fails to
+    close, with a page of tracebacks. (Workers still starting get the same Ctrl-C from the
+    terminal and may print their own; once started they ignore it, ``dask_worker``.)
+    Outside the main thread signals cannot be caught, and nothing is deferred.
+    """
+    received: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda number, _: received.append(number))
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    except Exception:
+        if received:  # the workers, interrupted too, failed to start: report the cause
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
 
 
 def probe_scheduler(address: str) -> None:
@@ -296,18 +341,19 @@ def local_cluster_size(settings: DistributedConfig, needed: int) -> tuple[int, i
     return workers, memory
 
 
-def _configure_workers(client: Client) -> None:
+def _configure_workers(client: Client, threads: int | None) -> None:
     """Tell each worker its rank among the workers on its machine (cores and GPU sharing)."""
     hosts = {address: get_address_host(address) for address in client.nthreads()}
     per_host = Counter(hosts.values())
     seen: Counter[str] = Counter()
     plan = {}
     for address, host in sorted(hosts.items()):
-        plan[address] = (seen[host], per_host[host])
+        plan[address] = (seen[host], per_host[host], threads)
         seen[host] += 1
     client.run(_configure_this_worker, plan)
 
 
-def _configure_this_worker(plan: dict[str, tuple[int, int]], dask_worker: Worker) -> None:
-    rank, count = plan.get(dask_worker.address, (0, 1))
-    configure_worker(rank, count)
+def _configure_this_worker(
+    plan: dict[str, tuple[int, int, int | None]], dask_worker: Worker
+) -> None:
+    configure_worker(*plan.get(dask_worker.address, (0, 1, None)))

@@ -26,7 +26,7 @@ import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import zarr
@@ -172,7 +172,9 @@ def exclusive_run(path: str | os.PathLike[str]) -> Iterator[None]:
 
     Two runs writing the same blocks would each mark them finished; the lock is an
     ``flock`` on the hidden sibling ``.NAME.vemrestore-lock``, released by the kernel when
-    the process ends however it ends, so a killed run never leaves a stale lock behind.
+    the process ends however it ends, so a killed run never leaves a stale lock behind. A run
+    that ends normally also removes the file; a run that locked a file already removed by
+    the previous one (it opened it just before) is refused like any second run.
     """
     path = Path(path)
     lock_path = path.with_name(f".{path.name}.vemrestore-lock")
@@ -185,6 +187,8 @@ def exclusive_run(path: str | os.PathLike[str]) -> Iterator[None]:
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if not _same_file(handle, lock_path):
+                raise OSError("lock file replaced")
         except OSError:
             raise VemRestoreError(
                 f"{path}: another vemrestore run is writing this output; wait for it to end "
@@ -193,7 +197,18 @@ def exclusive_run(path: str | os.PathLike[str]) -> Iterator[None]:
         try:
             yield
         finally:
+            lock_path.unlink(missing_ok=True)
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _same_file(handle: IO[str], path: Path) -> bool:
+    """Whether ``path`` still names the open file ``handle`` (not removed or replaced)."""
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(handle.fileno())
+    return (found.st_dev, found.st_ino) == (mine.st_dev, mine.st_ino)
 
 
 def check_same_settings(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vemrestore.models.common import MAX_WINDOW, pad_to_multiple, require_int
+from vemrestore.models.common import MAX_WINDOW, PointwiseConv2d, pad_to_multiple, require_int
 from vemrestore.models.gshift_blocks import (
     ResidualChannelAttentionBlock,
     ShiftBlock,
@@ -32,7 +32,7 @@ from vemrestore.models.registry import register_model
 
 def _upsample(in_channels: int, out_channels: int) -> nn.Sequential:
     """×2 upsampling: 1×1 conv at low resolution, then pixel shuffle (no FLOPs at high res)."""
-    return nn.Sequential(nn.Conv2d(in_channels, 4 * out_channels, 1), nn.PixelShuffle(2))
+    return nn.Sequential(PointwiseConv2d(in_channels, 4 * out_channels), nn.PixelShuffle(2))
 
 
 @register_model("gshift")

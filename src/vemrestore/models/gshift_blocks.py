@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vemrestore.models.common import PointwiseConv2d
+
 # Spatial displacements (dy, dx) of the grouped spatial shift: the 8 compass directions at 4
 # and 8 pixels, plus the 8 knight-like offsets between them.
 _COMPASS = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
@@ -97,9 +99,9 @@ class ChannelAttention(nn.Module):
         hidden = max(channels // reduction, 1)
         self.weights = nn.Sequential(
             nn.AdaptiveAvgPool2d(1),
-            nn.Conv2d(channels, hidden, 1),
+            PointwiseConv2d(channels, hidden),
             nn.ReLU(inplace=True),
-            nn.Conv2d(hidden, channels, 1),
+            PointwiseConv2d(hidden, channels),
             nn.Sigmoid(),
         )
 
@@ -160,13 +162,13 @@ class GatedBlock(nn.Module):
     def __init__(self, channels: int, large_kernel: int = 5) -> None:
         super().__init__()
         self.norm = ChannelLayerNorm(channels)
-        self.expand = nn.Conv2d(channels, 2 * channels, 1)
+        self.expand = PointwiseConv2d(channels, 2 * channels)
         self.local = _depthwise(2 * channels, 3)
         self.wide = _depthwise(channels, large_kernel)
         self.narrow = _depthwise(channels, 3)
-        self.gate = nn.Conv2d(channels, 2 * channels, 1)
+        self.gate = PointwiseConv2d(channels, 2 * channels)
         self.attention = ChannelAttention(channels)
-        self.project = nn.Conv2d(channels, channels, 1)
+        self.project = PointwiseConv2d(channels, channels)
         self.scale = nn.Parameter(torch.zeros(1, channels, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -191,7 +193,7 @@ class ShiftBlock(nn.Module):
         super().__init__()
         self.direction = direction
         self.spatial_shift = GroupedSpatialShift(channels, channels_per_offset)
-        self.fuse = nn.Conv2d(channels + self.spatial_shift.group_channels, channels, 1)
+        self.fuse = PointwiseConv2d(channels + self.spatial_shift.group_channels, channels)
         self.gated = nn.Sequential(GatedBlock(channels), GatedBlock(channels))
 
     def forward(self, x: torch.Tensor, slices: int) -> torch.Tensor:

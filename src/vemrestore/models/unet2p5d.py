@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vemrestore.models.common import MAX_WINDOW, pad_to_multiple, require_int
+from vemrestore.models.common import MAX_WINDOW, PointwiseConv2d, pad_to_multiple, require_int
 from vemrestore.models.registry import register_model
 
 
@@ -44,7 +44,7 @@ class _UpLevel(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
-        self.reduce = nn.Conv2d(in_channels, out_channels, 1)
+        self.reduce = PointwiseConv2d(in_channels, out_channels)
         self.refine = _conv3x3(out_channels, out_channels)
 
     def forward(self, low: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
