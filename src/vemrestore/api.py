@@ -151,6 +151,7 @@ def restore_file(
     *,
     trust_code: bool = False,
     allow_gaps: bool = False,
+    voxel_size: VoxelSize | None = None,
 ) -> Path:
     """Restore a volume file (TIFF, slice folder, Zarr/OME-Zarr) into ``output_path``.
 
@@ -160,13 +161,15 @@ def restore_file(
     ``key_period`` the input is a key-slice acquisition (see ``restore_key_slices``). The
     output may not be, hold or lie inside the input, whatever ``overwrite`` says.
     ``allow_gaps`` reads a slice folder with gaps or duplicates in its numbering.
+    ``voxel_size`` (z, y, x nm) replaces the input's in the output; a slice folder output
+    keeps a slice folder input's file names.
     """
     output_path = Path(output_path)
     check_output(output_path, overwrite, inputs=(Path(input_path),))
     config = config or InferenceConfig()
     checkpoint = as_checkpoint(model, None, trust_code=trust_code)
     with open_volume(input_path, array=array, allow_gaps=allow_gaps) as reader:
-        spec = VolumeSpec(reader.shape, config.resolved_dtype(reader.dtype), reader.spec.voxel_size)
+        spec = reader.spec.restored_as(config.resolved_dtype(reader.dtype), voxel_size=voxel_size)
         if key_period is None:
             slices = _restore_reader(reader, checkpoint, config, progress)
         else:
@@ -230,6 +233,7 @@ def restore_blocks(
     progress: bool = False,
     *,
     trust_code: bool = False,
+    voxel_size: VoxelSize | None = None,
 ) -> BlockRunSummary:
     """Restore a Zarr or uncompressed TIFF volume of any size into an OME-Zarr, in blocks on Dask.
 
@@ -267,7 +271,7 @@ def restore_blocks(
             torch_compile=config.torch_compile,
             model_digest=model_digest(checkpoint.model),
         )
-        spec = VolumeSpec(reader.shape, dtype, reader.spec.voxel_size)
+        spec = reader.spec.restored_as(dtype, voxel_size=voxel_size)
     return restore_in_blocks(
         job,
         checkpoint,

@@ -6,6 +6,7 @@ User mistakes (bad files, paths, options) print one ``error: ...`` line and exit
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import threading
 from pathlib import Path
@@ -73,6 +74,20 @@ def _triple(option: str, text: str | None) -> tuple[int, int, int] | None:
         values = ()
     if len(values) != 3:
         raise VemRestoreError(f"{option} {text}: expected Z,Y,X integers, e.g. 5,256,256")
+    return values
+
+
+def _voxel_size(text: str | None) -> tuple[float, float, float] | None:
+    """``--voxel-size Z,Y,X`` in nm (one number: isotropic), each finite and > 0."""
+    if text is None:
+        return None
+    parts = text.split(",")
+    try:
+        values = tuple(float(p) for p in (parts * 3 if len(parts) == 1 else parts))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or not all(math.isfinite(v) and v > 0 for v in values):
+        raise VemRestoreError(f"--voxel-size {text}: expected Z,Y,X in nm, e.g. 30,5,5")
     return values
 
 
@@ -176,6 +191,14 @@ def denoise(
     slice_format: Annotated[
         str, typer.Option(help="Slice file type when OUTPUT is a folder: tif or png.")
     ] = "tif",
+    voxel_size: Annotated[
+        str | None,
+        typer.Option(
+            metavar="Z,Y,X",
+            help="Voxel size in nm written to OUTPUT (default: the input's; unknown stays "
+            "unknown).",
+        ),
+    ] = None,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
     threads: Threads = None,
@@ -256,6 +279,7 @@ def denoise(
             if noise is not None:
                 typer.echo(noise.message(), err=True)
         _check_slice_format(slice_format)
+        voxel_nm = _voxel_size(voxel_size)
         config = _inference_config(
             tile,
             overlap,
@@ -290,6 +314,7 @@ def denoise(
                 array,
                 f".{slice_format}",
                 trust_code=trust,
+                voxel_size=voxel_nm,
             )
             if not quiet:
                 typer.echo(f"wrote {written} (sub-lattice restoration)", err=True)
@@ -304,7 +329,16 @@ def denoise(
             _announce(announce, model, device)
             per_worker = distributed.model_copy(update={"threads_per_worker": threads})
             _denoise_in_blocks(
-                input_path, output_path, model, config, per_worker, overwrite, array, quiet, trust
+                input_path,
+                output_path,
+                model,
+                config,
+                per_worker,
+                overwrite,
+                array,
+                quiet,
+                trust,
+                voxel_nm,
             )
             return
         if distributed != DistributedConfig():
@@ -326,6 +360,7 @@ def denoise(
             key_offset=key_offset,
             trust_code=trust,
             allow_gaps=allow_gaps,
+            voxel_size=voxel_nm,
         )
         if not quiet:
             typer.echo(f"wrote {written}", err=True)
@@ -348,6 +383,7 @@ def _denoise_in_blocks(
     array: str | None,
     quiet: bool,
     trust_code: bool,
+    voxel_size: tuple[float, float, float] | None,
 ) -> None:
     try:
         summary = api.restore_blocks(
@@ -360,6 +396,7 @@ def _denoise_in_blocks(
             array,
             not quiet,
             trust_code=trust_code,
+            voxel_size=voxel_size,
         )
     except KeyboardInterrupt:
         typer.echo(

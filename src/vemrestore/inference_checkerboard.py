@@ -36,7 +36,7 @@ import numpy as np
 from vemrestore.api import ModelSource, restore
 from vemrestore.checkpoint import as_checkpoint
 from vemrestore.config import InferenceConfig
-from vemrestore.io import VolumeSpec, check_output, open_volume, write_volume
+from vemrestore.io import VoxelSize, check_output, open_volume, write_volume
 
 PathLike = str | os.PathLike[str]
 
@@ -73,6 +73,7 @@ def restore_sublattices_file(
     slice_suffix: str = ".tif",
     *,
     trust_code: bool = False,
+    voxel_size: VoxelSize | None = None,
 ) -> Path:
     """``restore_sublattices`` for a volume file into ``output_path`` (format by its name).
 
@@ -86,7 +87,7 @@ def restore_sublattices_file(
     checkpoint = as_checkpoint(model, trust_code=trust_code)
     with open_volume(input_path, array=array) as reader:
         volume = reader.read(slice(None))
-        spec = VolumeSpec(reader.shape, config.resolved_dtype(reader.dtype), reader.spec.voxel_size)
+        spec = reader.spec.restored_as(config.resolved_dtype(reader.dtype), voxel_size=voxel_size)
 
     def slices() -> Iterator[np.ndarray]:  # runs once the writer has checked the output path
         yield from restore_sublattices(volume, checkpoint, config)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 
 import numpy as np
@@ -23,11 +23,20 @@ class VolumeSpec:
     """What a writer needs to know before the first slice arrives.
 
     ``shape`` is (Z, Y, X); ``voxel_size`` is (z, y, x) in nm, or None when unknown.
+    ``slice_names``: the input's slice file names without suffix, one per slice, so that a
+    restored slice folder keeps the microscope's names (``Run3_z101``); None: numbered. Names
+    are not part of what makes two specs equal.
     """
 
     shape: tuple[int, int, int]
     dtype: np.dtype
     voxel_size: VoxelSize | None = None
+    slice_names: tuple[str, ...] | None = field(default=None, compare=False)
+
+    def restored_as(self, dtype: np.dtype, *, voxel_size: VoxelSize | None = None) -> VolumeSpec:
+        """The spec of this volume's restoration: ``dtype``, and ``voxel_size`` if given
+        (``--voxel-size``: the input's is missing or wrong); slice names kept."""
+        return replace(self, dtype=dtype, voxel_size=voxel_size or self.voxel_size)
 
     @property
     def nbytes(self) -> int:

@@ -133,7 +133,9 @@ class SliceFolderReader(VolumeReader):
         volume_shape = (len(self.files), *shape)
         validate_volume_shape(self.name, volume_shape, dtype)
         voxel_size = next((header[2] for header in headers if header[2] is not None), None)
-        self.spec = VolumeSpec(volume_shape, dtype, voxel_size)
+        self.spec = VolumeSpec(
+            volume_shape, dtype, voxel_size, slice_names=tuple(path.stem for path in self.files)
+        )
 
     def _read(self, z: slice, y: slice, x: slice) -> np.ndarray:
         paths = self.files[z]
@@ -161,16 +163,20 @@ def check_slice_format(path: Path, spec: VolumeSpec, suffix: str) -> None:
 def write_slice_folder(
     path: Path, slices: Iterable[np.ndarray], spec: VolumeSpec, suffix: str = ".tif"
 ) -> None:
-    """Create ``path`` and write ``slice_00000.tif``... one slice at a time.
+    """Create ``path`` and write its slices one at a time: ``spec.slice_names`` when given
+    (the input folder's names), else ``slice_00000.tif``...
 
-    Names are zero-padded to the width the slice count needs, so plain and natural sorting
+    Numbers are zero-padded to the width the slice count needs, so plain and natural sorting
     agree. TIFF slices carry the voxel size; PNG cannot.
     """
     check_slice_format(path, spec, suffix)
     path.mkdir()
     width = max(5, len(str(spec.shape[0] - 1)))
-    for index, image in enumerate(checked_slices(slices, spec)):
-        target = path / f"slice_{index:0{width}d}{suffix}"
+    names = spec.slice_names
+    if names is None or len(names) != spec.shape[0]:
+        names = tuple(f"slice_{index:0{width}d}" for index in range(spec.shape[0]))
+    for name, image in zip(names, checked_slices(slices, spec), strict=False):
+        target = path / f"{name}{suffix}"
         if suffix.lower() in TIFF_SLICE_SUFFIXES:
             write_tiff_slice(target, image, spec.voxel_size)
         else:

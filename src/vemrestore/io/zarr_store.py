@@ -185,16 +185,18 @@ class ZarrReader(VolumeReader):
 
 
 def ome_metadata(voxel_size: VoxelSize | None) -> dict[str, Any]:
-    """OME-Zarr v0.5 group attributes for a single-level (z, y, x) image in nm."""
+    """OME-Zarr v0.5 group attributes for a single-level (z, y, x) image in nm.
+
+    An unknown voxel size stays unknown: axes without a unit and a scale of 1 (pixels), which
+    readers (this one too) do not take for a size in nm.
+    """
+    unit = {} if voxel_size is None else {"unit": "nanometer"}
     return {
         "ome": {
             "version": OME_VERSION,
             "multiscales": [
                 {
-                    "axes": [
-                        {"name": axis, "type": "space", "unit": "nanometer"}
-                        for axis in SPATIAL_AXES
-                    ],
+                    "axes": [{"name": axis, "type": "space", **unit} for axis in SPATIAL_AXES],
                     "datasets": [
                         {
                             "path": "0",

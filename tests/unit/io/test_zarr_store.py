@@ -28,7 +28,8 @@ def test_ome_zarr_round_trip_is_bit_exact_and_keeps_voxel_size(tmp_path, make_vo
 
 def test_written_metadata_is_ome_zarr_0_5(tmp_path, make_volume):
     data = make_volume(np.uint8, shape=(3, 4, 5))
-    write_ome_zarr(tmp_path / "vol.zarr", iter(data), VolumeSpec(data.shape, data.dtype))
+    spec = VolumeSpec(data.shape, data.dtype, (30.0, 5.0, 5.0))
+    write_ome_zarr(tmp_path / "vol.zarr", iter(data), spec)
     group = zarr.open_group(tmp_path / "vol.zarr", mode="r")
     assert group.metadata.zarr_format == 3
     ome = group.attrs["ome"]
@@ -40,7 +41,7 @@ def test_written_metadata_is_ome_zarr_0_5(tmp_path, make_volume):
     (dataset,) = multiscale["datasets"]
     assert dataset == {
         "path": "0",
-        "coordinateTransformations": [{"type": "scale", "scale": [1.0, 1.0, 1.0]}],
+        "coordinateTransformations": [{"type": "scale", "scale": [30.0, 5.0, 5.0]}],
     }
     assert group["0"].metadata.dimension_names == ("z", "y", "x")
     assert group["0"].compressors  # the zarr default codec, not raw bytes
