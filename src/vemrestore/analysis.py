@@ -2,7 +2,8 @@
 
 They open and write files and wire ``vemrestore.simulate`` and ``vemrestore.evaluation``
 (numpy in, numpy out) to models and training; the CLI (``cli_analysis``) only parses and
-prints. Volumes are read whole for calibrate/evaluate/plan (pilots and evaluation crops are
+prints. calibrate and evaluate read a bounded sample of large volumes (``io.sampling``: the
+same evenly spaced slices of every volume compared); plan reads its pilot whole (pilots are
 small); ``simulate_file`` streams slice by slice. Every output appears atomically.
 """
 
@@ -28,6 +29,7 @@ from vemrestore.evaluation.quality import Evaluation, evaluate
 from vemrestore.evaluation.report import write_report
 from vemrestore.io import open_volume, write_volume
 from vemrestore.io.atomic import atomic_output, check_output_path
+from vemrestore.io.sampling import Sample, plan_sample, read_sample
 from vemrestore.simulate.calibration import CalibrationFit, calibrate_pair, calibrate_single
 from vemrestore.simulate.figures import plot_calibration, plot_plan
 from vemrestore.simulate.noise import iter_fast_scan, simulate_fast_scan
@@ -43,6 +45,31 @@ def read_volume(path: PathLike) -> tuple[np.ndarray, tuple[float, float, float] 
     """A whole volume as a (Z, Y, X) array and its voxel size (z, y, x) in nm or None."""
     with open_volume(path) as reader:
         return reader.read(slice(None)), reader.spec.voxel_size
+
+
+@dataclass(frozen=True)
+class SampledVolumes:
+    """The same sample (``io.sampling``) of volumes that must match voxel for voxel."""
+
+    arrays: tuple[np.ndarray, ...]
+    voxel_size: tuple[float, float, float] | None
+    sample: Sample
+
+
+def read_sampled(first: PathLike, *others: PathLike) -> SampledVolumes:
+    """``first`` and ``others`` (same shape, else refused), within ``SAMPLE_BYTES`` each."""
+    with open_volume(first) as reader:
+        sample = plan_sample(reader.shape, reader.dtype)
+        arrays = [read_sample(reader, sample)]
+        voxel_size = reader.spec.voxel_size
+    for path in others:
+        with open_volume(path) as reader:
+            if reader.shape != sample.shape:
+                raise VemRestoreError(
+                    f"{path}: shape {reader.shape} differs from {first} {sample.shape}"
+                )
+            arrays.append(read_sample(reader, sample))
+    return SampledVolumes(tuple(arrays), voxel_size, sample)
 
 
 def simulate_file(
@@ -82,13 +109,13 @@ def calibrate_files(
     for path in (profile_out, figure):
         if path is not None:
             check_output_path(Path(path), overwrite, [Path(volume), *sources])
-    data, _ = read_volume(volume)
     if slow is not None:
         if speedup is None:
             raise VemRestoreError(f"{volume}: give the speed-up of the fast scan over {slow}")
-        reference, _ = read_volume(slow)
+        data, reference = read_sampled(volume, slow).arrays
         fit = calibrate_pair(data, reference, speedup)
     else:
+        (data,) = read_sampled(volume).arrays
         fit = calibrate_single(data)
     if profile_out is not None:
         save_profile(fit.profile, profile_out, overwrite)
@@ -118,15 +145,11 @@ def evaluate_files(
         raise VemRestoreError(f"--data-range {data_range}: must be a finite number > 0")
     sources = [Path(p) for p in (restored, reference, noisy) if p is not None]
     check_output_path(Path(out), overwrite, sources)
-    volume, voxel_size = read_volume(restored)
-    arrays = {}
-    for name, path in (("reference", reference), ("input", noisy)):
-        if path is not None:
-            arrays[name], _ = read_volume(path)
-            if arrays[name].shape != volume.shape:
-                raise VemRestoreError(
-                    f"{path}: shape {arrays[name].shape} differs from {restored} {volume.shape}"
-                )
+    others = {name: path for name, path in (("reference", reference), ("input", noisy)) if path}
+    sampled = read_sampled(restored, *others.values())
+    volume, *rest = sampled.arrays
+    arrays = dict(zip(others, rest, strict=True))
+    voxel_size = sampled.voxel_size
     pixel_size = voxel_size[2] if voxel_size else None
     restore_half = None
     if model is not None:
@@ -147,7 +170,8 @@ def evaluate_files(
             arrays.get("reference"),
             arrays.get("input"),
             voxel_size,
-            f"Evaluation of {Path(restored).name}",
+            f"Evaluation of {Path(restored).name}"
+            + ("" if sampled.sample.whole else f" (measured on {sampled.sample.describe()})"),
         )
     return evaluation
 

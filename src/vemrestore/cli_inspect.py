@@ -42,6 +42,7 @@ def noise(
     from vemrestore.evaluation.noise import inspect_noise, plot_noise_report
     from vemrestore.io import open_volume
     from vemrestore.io.atomic import atomic_output, check_output_path
+    from vemrestore.io.sampling import plan_sample, read_sample
 
     with user_errors():
         if not 0 < tolerance < math.inf:  # NaN too: it would never flag anything
@@ -51,9 +52,12 @@ def noise(
             raise VemRestoreError(f"--plot {plot}: the plot is a PNG; name it *.png")
         check_output_path(plot, overwrite, [input_path])
         with open_volume(input_path, array=array) as reader:
-            volume = reader.read(slice(None))
+            sample = plan_sample(reader.shape, reader.dtype)
+            volume = read_sample(reader, sample)
+        if not sample.whole:
+            typer.echo(f"measured on {sample.describe()}")
         try:
-            report = inspect_noise(volume, tolerance=tolerance)
+            report = inspect_noise(volume, tolerance=tolerance, z=sample.z)
         except ValueError as error:
             raise VemRestoreError(f"{input_path}: {error}") from None
         with atomic_output(plot, overwrite, [input_path]) as temporary:

@@ -22,6 +22,12 @@ standard deviations (``z_threshold``) and beyond a relative ``tolerance`` (noise
 relative to their medians, brightness relative to the median contrast): the first keeps
 estimation scatter out, the second keeps harmless small changes of big slices out. Drift is
 the change over the whole volume along a straight-line fit, in the same relative units.
+
+Only the noise decides whether a volume is uniform, and it is judged against what each
+slice's brightness predicts: shot noise grows with the signal, so a variance that follows
+brightness along one straight line (σ² = a·mean + b, fitted robustly across slices) is the
+same detector, not a change. Brightness and contrast drift and outliers are reported as
+remarks: self-supervised training copes with them (``--normalize-drift`` flattens them).
 Brightness and contrast also vary with image content: on small fields of view (below about
 128×128 px of smooth structure) that natural variation alone can exceed the tolerance.
 """
@@ -56,7 +62,10 @@ class Outlier:
 
 @dataclass(frozen=True)
 class NoiseReport:
-    """Per-slice noise statistics of a (Z, Y, X) volume, float64 arrays of shape (Z,)."""
+    """Per-slice noise statistics of a (Z, Y, X) volume, float64 arrays of shape (Z,).
+
+    ``z``: each row's slice number in the file (a sample of a large volume skips slices).
+    """
 
     noise: np.ndarray
     mean: np.ndarray
@@ -67,11 +76,14 @@ class NoiseReport:
     drift: dict[str, float]
     tolerance: float
     notes: tuple[str, ...] = field(default=())
+    z: tuple[int, ...] = field(default=())
 
     @property
     def uniform(self) -> bool:
-        """No outlier slice and no drift beyond the tolerance."""
-        return not self.outliers and not self.drifting
+        """The noise neither has outlier slices nor drifts beyond what brightness explains."""
+        return not any(o.quantity == "noise" for o in self.outliers) and (
+            "noise" not in self.drifting
+        )
 
     @property
     def drifting(self) -> tuple[str, ...]:
@@ -79,26 +91,42 @@ class NoiseReport:
         return tuple(q for q, d in self.drift.items() if abs(d) > self.tolerance)
 
     @property
+    def slice_numbers(self) -> tuple[int, ...]:
+        return self.z or tuple(range(len(self.noise)))
+
+    @property
     def outlier_slices(self) -> list[int]:
         return sorted({o.z for o in self.outliers})
 
     def problems(self) -> list[str]:
-        """What makes the volume non-uniform, one finding per line (empty when uniform)."""
+        """What makes the noise non-uniform, one finding per line (empty when uniform)."""
+        return self._findings(("noise",))
+
+    def remarks(self) -> list[str]:
+        """Brightness and contrast changes: reported, but they leave the noise uniform."""
+        return [
+            f"{line} (the noise model holds; --normalize-drift flattens it for training)"
+            for line in self._findings(("mean", "contrast"))
+        ]
+
+    def _findings(self, quantities: tuple[str, ...]) -> list[str]:
         lines = []
-        for quantity in QUANTITIES:
+        for quantity in quantities:
             slices = sorted({o.z for o in self.outliers if o.quantity == quantity})
             if slices:
                 lines.append(f"{quantity}: outlier slices {_ranges(slices)}")
         for quantity in self.drifting:
-            lines.append(f"{quantity}: drifts by {self.drift[quantity]:+.0%} over the volume")
+            if quantity in quantities:
+                lines.append(f"{quantity}: drifts by {self.drift[quantity]:+.0%} over the volume")
         return lines
 
     def summary(self) -> list[str]:
-        """Volume-level figures, problems, notes and the verdict, one per line."""
+        """Volume-level figures, problems, remarks, notes and the verdict, one per line."""
         return [
             f"noise σ median {np.median(self.noise):.4g}, noise correlation "
             f"x {np.median(self.correlation_x):+.2f}, y {np.median(self.correlation_y):+.2f}",
             *self.problems(),
+            *self.remarks(),
             *self.notes,
             "noise is uniform" if self.uniform else "noise is NOT uniform",
         ]
@@ -112,11 +140,11 @@ class NoiseReport:
             f"{'z':>5} {'mean':>10} {'contrast':>10} {'noise':>10} {'corr_x':>7} "
             f"{'corr_y':>7}  outlier"
         ]
-        for z in range(len(self.noise)):
+        for row, z in enumerate(self.slice_numbers):
             rows.append(
-                f"{z:>5} {self.mean[z]:>10.4g} {self.contrast[z]:>10.4g} {self.noise[z]:>10.4g} "
-                f"{self.correlation_x[z]:>+7.2f} {self.correlation_y[z]:>+7.2f}  "
-                f"{','.join(flags.get(z, []))}"
+                f"{z:>5} {self.mean[row]:>10.4g} {self.contrast[row]:>10.4g} "
+                f"{self.noise[row]:>10.4g} {self.correlation_x[row]:>+7.2f} "
+                f"{self.correlation_y[row]:>+7.2f}  {','.join(flags.get(z, []))}"
             )
         return "\n".join(rows)
 
@@ -141,10 +169,17 @@ def noise_correlation(image: np.ndarray) -> tuple[float, float]:
 
 
 def inspect_noise(
-    volume: np.ndarray, tolerance: float = 0.25, z_threshold: float = 4.0
+    volume: np.ndarray,
+    tolerance: float = 0.25,
+    z_threshold: float = 4.0,
+    *,
+    z: tuple[int, ...] | None = None,
 ) -> NoiseReport:
     """Per-slice noise, brightness, contrast and noise correlation of a (Z, Y, X) or (Y, X)
-    array (any numeric dtype), with outlier slices and drift (see the module docstring)."""
+    array (any numeric dtype), with outlier slices and drift (see the module docstring).
+
+    ``z``: the slices' numbers when ``volume`` is a sample of a larger one (default 0, 1, ...).
+    """
     if not 0 < tolerance < math.inf:  # NaN too: it would never flag anything
         raise ValueError(f"tolerance {tolerance}: must be a finite number > 0")
     volume = np.asarray(volume)
@@ -152,6 +187,9 @@ def inspect_noise(
         volume = volume[None]
     if volume.ndim != 3 or min(volume.shape[1:]) < 4:
         raise ValueError(f"need a (Z, Y, X) volume with slices of at least 4×4, got {volume.shape}")
+    numbers = tuple(range(volume.shape[0])) if z is None else tuple(int(n) for n in z)
+    if len(numbers) != volume.shape[0]:
+        raise ValueError(f"{len(numbers)} slice numbers for {volume.shape[0]} slices")
     stats = np.array([_slice_stats(_central_crop(s).astype(np.float64)) for s in volume])
     noise, mean, contrast, correlation_x, correlation_y = stats.T
     scales = {
@@ -159,13 +197,15 @@ def inspect_noise(
         "mean": float(np.median(contrast)),
         "contrast": float(np.median(contrast)),
     }
-    values = {"noise": noise, "mean": mean, "contrast": contrast}
+    # Noise relative to what the slice's brightness predicts (1 = as expected), scale 1.
+    values = {"noise": noise / _expected_noise(noise, mean), "mean": mean, "contrast": contrast}
+    scales["noise"] = 1.0
     outliers = []
     drift = {}
     for quantity in QUANTITIES:
         scale = scales[quantity] if scales[quantity] > 0 else 1.0
-        outliers += _outliers(quantity, values[quantity], scale, tolerance, z_threshold)
-        drift[quantity] = _drift(values[quantity], scale)
+        outliers += _outliers(quantity, values[quantity], numbers, scale, tolerance, z_threshold)
+        drift[quantity] = _drift(values[quantity], numbers, scale)
     notes = []
     if volume.shape[0] < 3:
         notes.append("fewer than 3 slices: drift not measured")
@@ -184,6 +224,7 @@ def inspect_noise(
         drift=drift,
         tolerance=tolerance,
         notes=tuple(notes),
+        z=numbers,
     )
 
 
@@ -194,7 +235,8 @@ def plot_noise_report(report: NoiseReport, path: str | Path, title: str = "") ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    z = np.arange(len(report.noise))
+    z = np.array(report.slice_numbers)
+    row_of = {number: row for row, number in enumerate(report.slice_numbers)}
     figure, axes = plt.subplots(4, 1, figsize=(7, 9), sharex=True)
     panels = [
         ("noise σ", {"noise": report.noise}),
@@ -207,7 +249,8 @@ def plot_noise_report(report: NoiseReport, path: str | Path, title: str = "") ->
             axis.plot(z, values, marker=".", label=name)
             flagged = [o.z for o in report.outliers if o.quantity == name]
             if flagged:
-                axis.plot(flagged, values[flagged], "o", color="red", label=f"{name} outlier")
+                rows = [row_of[number] for number in flagged]
+                axis.plot(flagged, values[rows], "o", color="red", label=f"{name} outlier")
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
         if len(series) > 1 or any(o.quantity == label for o in report.outliers):
@@ -229,6 +272,30 @@ def _slice_stats(image: np.ndarray) -> tuple[float, float, float, float, float]:
     return (sigma, float(image.mean()), contrast, *noise_correlation(image))
 
 
+def _expected_noise(noise: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Each slice's noise σ as its brightness predicts: σ² = a·mean + b across slices.
+
+    Theil-Sen (median of the pairwise slopes) keeps a minority of noisy outlier slices from
+    bending the line; a line that predicts a variance ≤ 0 anywhere is not a noise model, and
+    a constant (the median) is used instead.
+    """
+    variance = noise**2
+    constant = np.full_like(noise, float(np.median(noise)))
+    if len(noise) < 3 or float(np.median(noise)) <= 0:
+        return np.where(constant > 0, constant, 1.0)
+    first, second = np.triu_indices(len(noise), k=1)
+    run = mean[second] - mean[first]
+    usable = run != 0
+    if not usable.any():
+        return constant
+    slope = float(np.median((variance[second] - variance[first])[usable] / run[usable]))
+    offset = float(np.median(variance - slope * mean))
+    predicted = slope * mean + offset
+    if (predicted <= 0).any():
+        return constant
+    return np.sqrt(predicted)
+
+
 def _central_crop(image: np.ndarray) -> np.ndarray:
     y0 = max(0, (image.shape[0] - _MAX_SIDE) // 2)
     x0 = max(0, (image.shape[1] - _MAX_SIDE) // 2)
@@ -243,25 +310,30 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _outliers(
-    quantity: str, values: np.ndarray, scale: float, tolerance: float, z_threshold: float
+    quantity: str,
+    values: np.ndarray,
+    numbers: tuple[int, ...],
+    scale: float,
+    tolerance: float,
+    z_threshold: float,
 ) -> list[Outlier]:
     center = np.median(values)
     spread = _MAD_TO_SIGMA * np.median(np.abs(values - center))
     limit = max(z_threshold * spread, tolerance * scale)
     return [
         Outlier(int(z), quantity, float((v - center) / scale))
-        for z, v in enumerate(values)
+        for z, v in zip(numbers, values, strict=True)
         if abs(v - center) > limit
     ]
 
 
-def _drift(values: np.ndarray, scale: float) -> float:
+def _drift(values: np.ndarray, numbers: tuple[int, ...], scale: float) -> float:
     """Change over the volume of a straight-line fit, relative to ``scale`` (0 below 3 slices)."""
     if len(values) < 3:
         return 0.0
-    z = np.arange(len(values), dtype=np.float64)
+    z = np.asarray(numbers, dtype=np.float64)
     slope = np.polyfit(z, values, 1)[0]
-    return float(slope * (len(values) - 1) / scale)
+    return float(slope * (z[-1] - z[0]) / scale)
 
 
 def _ranges(indices: list[int]) -> str:

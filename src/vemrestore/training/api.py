@@ -317,6 +317,9 @@ def _checked_noisy(path: str, config: TrainingConfig) -> NoisyVolume:
         logger.warning(message)
     else:
         logger.info("%s: noise is uniform (%s)", path, report.summary()[0])
+    if not section.normalize_drift:
+        for remark in report.remarks():
+            logger.info("%s: %s", path, remark)
     return volume
 
 

@@ -58,7 +58,9 @@ def test_brightness_drift_is_reported_and_flattened(clean) -> None:
     drift = np.linspace(0.0, 0.2, 32)[:, None, None]  # brighter with depth
     noisy = (clean + drift + rng.normal(0, 0.04, clean.shape)).astype(np.float32)
     report = inspect_noise(noisy)
-    assert "mean" in report.drifting and not report.uniform
+    assert "mean" in report.drifting and report.uniform, "the noise itself did not change"
+    assert any(line.startswith("mean: drifts by +") for line in report.remarks())
+    assert not report.problems()
     flattened = flatten_drift(NoisyVolume("v", noisy), report)
     assert flattened.noisy.dtype == np.float32
     assert inspect_noise(flattened.noisy).uniform
@@ -72,3 +74,28 @@ def test_a_single_image_is_inspected_and_plotted(clean, tmp_path: Path) -> None:
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="4×4"):
         inspect_noise(np.zeros((2, 3, 3)))
+
+
+def test_contrast_drift_alone_leaves_the_noise_uniform(clean) -> None:
+    rng = np.random.default_rng(5)
+    gain = np.linspace(1.0, 1.6, 32)[:, None, None]  # contrast grows with depth
+    report = inspect_noise((clean - 0.5) * gain + 0.5 + rng.normal(0, 0.04, clean.shape))
+    assert "contrast" in report.drifting
+    assert report.uniform and report.summary()[-1] == "noise is uniform"
+
+
+def test_shot_noise_that_follows_brightness_is_not_a_change_but_a_real_one_is(clean) -> None:
+    """Poisson noise: σ² ∝ brightness. Brightness doubling over the stack doubles the
+    variance: the same detector. Doubling σ at constant brightness is a change."""
+    rng = np.random.default_rng(6)
+    brightness = np.linspace(1.0, 2.0, 32)[:, None, None]
+    electrons = 100.0
+    signal = clean * brightness
+    shot = rng.poisson(signal * electrons) / electrons
+    report = inspect_noise(shot)
+    assert report.noise[-1] / report.noise[0] > 1.25, "the raw noise σ does drift"
+    assert report.uniform, report.summary()
+
+    sigma = np.linspace(0.03, 0.06, 32)[:, None, None]
+    changed = inspect_noise(clean + rng.normal(size=clean.shape) * sigma)
+    assert not changed.uniform and "noise" in changed.drifting
