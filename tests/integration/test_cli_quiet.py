@@ -85,3 +85,23 @@ def test_a_training_run_writes_only_its_own_lines_to_stderr(pair, tmp_path: Path
     for chatter in ("GPU available", "Tip", "litlogger", "deprecated", "weights_only", "Epoch"):
         assert chatter not in loud.stderr, loud.stderr
     assert "training" in loud.stderr and "/2 " in loud.stderr  # one bar over the 2-step budget
+
+
+def test_the_python_api_trains_without_library_chatter(pair, tmp_path: Path) -> None:
+    """``training.api.train`` behaves as the CLI: no Lightning banners, tips or warnings."""
+    fast, slow = pair
+    script = f"""
+from vemrestore.config.training import TrainingConfig
+from vemrestore.training.api import train
+config = TrainingConfig(
+    data={{"pairs": [{{"fast": {str(fast)!r}, "slow": {str(slow)!r}}}]}},
+    steps=2, steps_per_epoch=1, batch_size=1, validation={{"patches": 1}},
+)
+train(config, {str(tmp_path / "run")!r}, from_scratch=True)
+"""
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stderr
+    for chatter in ("GPU available", "Tip", "litlogger", "deprecated", "weights_only", "Epoch"):
+        assert chatter not in run.stderr, run.stderr

@@ -11,7 +11,9 @@ import math
 import os
 import shutil
 import threading
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -356,6 +358,26 @@ def _precision(config: TrainingConfig) -> str:
     return "16-mixed" if on_gpu else "32-true"
 
 
+LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "lightning_utilities")
+
+
+@contextmanager
+def quiet_lightning() -> Iterator[None]:
+    """Lightning's banners ("GPU available", tips) and warnings silenced for one run, the
+    levels restored after: what a user must know about a run, vemrestore says itself."""
+    loggers = [logging.getLogger(name) for name in LIGHTNING_LOGGERS]
+    levels = [item.level for item in loggers]
+    for item in loggers:
+        item.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for item, level in zip(loggers, levels, strict=True):
+            item.setLevel(level)
+
+
 def _fit(
     config: TrainingConfig,
     run_dir: Path,
@@ -393,26 +415,28 @@ def _fit(
         if progress
         else []
     )
-    trainer = L.Trainer(
-        max_epochs=config.epochs if config.epochs is not None else -1,
-        max_steps=config.steps if config.steps is not None else -1,
-        max_time=max_time,
-        accelerator=config.accelerator,
-        devices=config.devices,
-        num_nodes=config.num_nodes,
-        strategy=config.strategy,
-        precision=_precision(config),
-        use_distributed_sampler=False,
-        logger=TensorBoardLogger(run_dir, name="tensorboard", version="", default_hp_metric=False),
-        callbacks=[outputs, *progress_bar, *callbacks],
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        log_every_n_steps=min(50, config.steps_per_epoch),
-        default_root_dir=run_dir,
-    )
-    trainer.fit(module, datamodule=data, ckpt_path=checkpoint, weights_only=True)
+    board = TensorBoardLogger(run_dir, name="tensorboard", version="", default_hp_metric=False)
+    with quiet_lightning():
+        trainer = L.Trainer(
+            max_epochs=config.epochs if config.epochs is not None else -1,
+            max_steps=config.steps if config.steps is not None else -1,
+            max_time=max_time,
+            accelerator=config.accelerator,
+            devices=config.devices,
+            num_nodes=config.num_nodes,
+            strategy=config.strategy,
+            precision=_precision(config),
+            use_distributed_sampler=False,
+            logger=board,
+            callbacks=[outputs, *progress_bar, *callbacks],
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            log_every_n_steps=min(50, config.steps_per_epoch),
+            default_root_dir=run_dir,
+        )
+        trainer.fit(module, datamodule=data, ckpt_path=checkpoint, weights_only=True)
     # read back from the files: under ddp_spawn the loop ran in other processes
     best, last = run_dir / "best.pt", run_dir / "last.pt"
     final = load_checkpoint(last).metadata

@@ -53,7 +53,7 @@ def save_lightning_checkpoint(trainer: L.Trainer, path: Path) -> None:
     """
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        trainer.save_checkpoint(tmp)
+        trainer.save_checkpoint(tmp, weights_only=False)  # optimizer and loops: for resume
         if trainer.is_global_zero:
             os.replace(tmp, path)
     finally:
