@@ -19,13 +19,13 @@ run folder; ``--install`` copies it into the package as the default model.
 from __future__ import annotations
 
 import argparse
-import shutil
 import time
 from pathlib import Path
 
 import tifffile
 import torch
 
+from vemrestore.checkpoint import load_checkpoint, save_checkpoint
 from vemrestore.config.training import TrainingConfig
 from vemrestore.pretrained import GENERALIST
 from vemrestore.training.api import TrainResult, resume, train
@@ -67,11 +67,14 @@ def main() -> None:
     here = Path(__file__).parent
     parser.add_argument("--shared", type=Path, default=here.parent.parent / "shared" / "data")
     parser.add_argument("--minutes", type=float, default=60.0)
-    parser.add_argument("--out", type=Path, required=True, help="run folder (must be new)")
+    parser.add_argument("--out", type=Path, help="run folder (must be new)")
     parser.add_argument(
         "--resume", action="store_true", help="continue the run in --out; --minutes is the total"
     )
     parser.add_argument("--install", action="store_true", help="copy best.pt into the package")
+    parser.add_argument(
+        "--install-from", type=Path, help="only install this checkpoint (e.g. RUN/best.pt)"
+    )
     parser.add_argument("--init", type=Path, help="start from these weights (a stage 2)")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument(
@@ -81,6 +84,11 @@ def main() -> None:
         "--threads", type=int, default=1, help="torch threads (1 is fastest on shared cores)"
     )
     args = parser.parse_args()
+    if args.install_from is not None:
+        install(args.install_from)
+        return
+    if args.out is None:
+        parser.error("--out is required to train")
     torch.set_num_threads(args.threads)
     started = time.monotonic()
     if args.resume:
@@ -90,8 +98,17 @@ def main() -> None:
     minutes = (time.monotonic() - started) / 60
     print(f"{result.steps} steps in {minutes:.1f} min, best validation {result.best_psnr:.2f} dB")
     if args.install:
-        shutil.copyfile(result.best, GENERALIST)
-        print(f"installed {GENERALIST}")
+        install(result.best)
+
+
+def install(best: Path) -> None:
+    """Make ``best`` the package's default model. Its recorded input range is dropped: the
+    generalist draws contrast and polarity per patch, so no input range is unusual for it
+    (runs made since record none; earlier ones did, and ``denoise`` warned on every input)."""
+    checkpoint = load_checkpoint(best)
+    metadata = {k: v for k, v in checkpoint.metadata.items() if k != "input_spread"}
+    save_checkpoint(GENERALIST, checkpoint.model, checkpoint.normalization, metadata)
+    print(f"installed {best} as {GENERALIST}")
 
 
 def _train_new(args: argparse.Namespace) -> TrainResult:

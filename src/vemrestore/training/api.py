@@ -404,7 +404,10 @@ def _fit(
         "task": task.name,
         "config": config.model_dump(mode="json"),
         "vemrestore_version": __version__,
-        "input_spread": list(_input_spread(volumes)),
+        # A generalist draws contrast and polarity per patch: no input range to warn about.
+        "input_spread": (
+            None if isinstance(task, SyntheticNoiseTask) else list(_input_spread(volumes))
+        ),
     }
     outputs = RunOutputs(run_dir, config.data.normalization, metadata, on_epoch)
     run_dir.mkdir(parents=True, exist_ok=True)  # the inputs checked out
