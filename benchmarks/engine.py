@@ -65,7 +65,7 @@ def _synthetic_volume(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
 
 
 def _checkpoint(model_name: str, default_model: Path):
-    from vemrestore.checkpoint import as_checkpoint
+    from vemrestore.model_files import as_checkpoint
 
     if model_name == "identity":
         from vemrestore.models import create_model

@@ -32,10 +32,10 @@ from results import machine_info, update_section
 from supervised import READ_NOISE, TARGET_PSNR, TEST, TRAIN, add_noise, calibrate_photons
 
 from vemrestore import restore
+from vemrestore.api import restore_sublattices
 from vemrestore.config.training import TrainingConfig, with_self_supervised
 from vemrestore.evaluation.metrics import volume_scores
 from vemrestore.evaluation.noise import inspect_noise
-from vemrestore.inference_checkerboard import restore_sublattices
 from vemrestore.training.api import TrainResult, train
 
 SEM = TRAIN.parent / "emdiffuse_mouse_cortex_sem_noisy_1x1600x1600_uint16.tif"

@@ -56,9 +56,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from vemrestore import pretrained, restore
-    from vemrestore.checkpoint import as_checkpoint
     from vemrestore.config import InferenceConfig
     from vemrestore.geometry import AxisTiling, fitted_tile
+    from vemrestore.model_files import as_checkpoint
 
     checkpoint = as_checkpoint(pretrained.DEFAULT_MODEL)
     volume, source = _crop(args.slices, args.plane)

@@ -8,7 +8,7 @@ pull in PyTorch.
 
 from typing import Any
 
-__version__ = "0.1.0"
+from vemrestore.version import __version__
 
 __all__ = ["__version__", "restore", "restore_file", "restore_key_slices", "volume_info"]
 

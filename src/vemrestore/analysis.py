@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from vemrestore.api import ModelSource, restore
-from vemrestore.checkpoint import as_checkpoint
+from vemrestore.api import restore
 from vemrestore.config import InferenceConfig
 from vemrestore.config.training import TrainingConfig
 from vemrestore.errors import VemRestoreError
@@ -30,15 +29,15 @@ from vemrestore.evaluation.report import write_report
 from vemrestore.io import open_volume, write_volume
 from vemrestore.io.atomic import atomic_output, check_output_path
 from vemrestore.io.sampling import Sample, plan_sample, read_sample
+from vemrestore.model_files import ModelSource, as_checkpoint
 from vemrestore.simulate.calibration import CalibrationFit, calibrate_pair, calibrate_single
 from vemrestore.simulate.figures import plot_calibration, plot_plan
 from vemrestore.simulate.noise import iter_fast_scan, simulate_fast_scan
 from vemrestore.simulate.planner import Plan, Restorer, acquisition_time, plan_acquisition
 from vemrestore.simulate.profile import NoiseProfile, save_profile
+from vemrestore.types import PathLike
 
 logger = logging.getLogger(__name__)
-
-PathLike = str | os.PathLike[str]
 
 
 def read_volume(path: PathLike) -> tuple[np.ndarray, tuple[float, float, float] | None]:

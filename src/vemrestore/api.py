@@ -7,14 +7,13 @@ Typical use::
 
     restored = vemrestore.restore(noisy_volume, "model.pt")          # numpy in, numpy out
     vemrestore.restore_file("fast.tif", "restored.tif", "model.pt")  # any size, streamed
+    vemrestore.api.restore_sublattices(noisy_volume, "self_supervised.pt")  # 2x2 sub-lattices
     vemrestore.api.restore_blocks("scan.zarr", "restored.zarr", "model.pt")  # Dask, resumable
     vemrestore.live.watch("acquisition/", "restored.zarr", "model.pt")  # while acquiring
 """
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,26 +21,20 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
-from vemrestore.checkpoint import Checkpoint, as_checkpoint
+from vemrestore.checkpoint import Checkpoint
 from vemrestore.config import DistributedConfig, InferenceConfig, NormalizationConfig
-from vemrestore.data.normalization import (
-    fit_normalizer,
-    intensity_spread,
-    sample_intensities,
-    spread_mismatch,
-)
+from vemrestore.data.normalization import fit_normalizer
 from vemrestore.errors import VemRestoreError
-from vemrestore.geometry import TileGrid
-from vemrestore.inference import Predictor, restore_slices
 from vemrestore.inference.blocks import BlockJob, model_digest
 from vemrestore.inference.distributed import BlockRunSummary, restore_in_blocks
-from vemrestore.inference.key_slices import restore_key_slice_stream, trained_key_period
+from vemrestore.inference.key_slices import restore_key_slice_stream
+from vemrestore.inference.modes import restore_full, restore_planned
+from vemrestore.inference.modes import restore_sublattices as restore_sublattice_stream
+from vemrestore.inference.plan import RestorationPlan, plan_restoration, tile_grid
 from vemrestore.inference.predictor import select_device
 from vemrestore.io import (
     ArrayReader,
-    VolumeReader,
     VolumeSpec,
     VoxelSize,
     check_not_input,
@@ -51,12 +44,10 @@ from vemrestore.io import (
     output_format,
     write_volume,
 )
+from vemrestore.model_files import ModelSource, as_checkpoint
 from vemrestore.simulate.calibration import calibrate_single
+from vemrestore.types import PathLike
 
-logger = logging.getLogger(__name__)
-
-PathLike = str | os.PathLike[str]
-ModelSource = nn.Module | Checkpoint | PathLike
 ProgressCallback = Callable[[int, int], None]
 """Called as ``(slices done, slices in total)`` while a volume is restored."""
 
@@ -82,7 +73,7 @@ def restore(
     """
     reader = ArrayReader(np.asarray(volume))
     checkpoint = as_checkpoint(model, normalization, trust_code=trust_code)
-    slices = _restore_reader(reader, checkpoint, config or InferenceConfig(), progress)
+    slices = restore_full(reader, checkpoint, config or InferenceConfig(), progress=progress)
     restored = list(_reported(slices, reader.shape[0], on_slice))
     return np.stack(restored).reshape(np.shape(volume))
 
@@ -108,7 +99,7 @@ def restore_array_file(
     config = config or InferenceConfig()
     reader = ArrayReader(volume, voxel_size)
     spec = VolumeSpec(reader.shape, config.resolved_dtype(reader.dtype), voxel_size)
-    slices = _restore_reader(reader, as_checkpoint(model, None), config, False)
+    slices = restore_full(reader, as_checkpoint(model, None), config)
     return write_volume(
         output_path, _reported(slices, reader.shape[0], on_slice), spec, overwrite=overwrite
     )
@@ -128,9 +119,9 @@ def restoration_summary(model: ModelSource, device: str = "auto") -> str:
     (unet2p5d, window 1) on cpu, 2 threads``."""
     checkpoint = as_checkpoint(model)
     network = checkpoint.model
-    name = Path(model).name if isinstance(model, (str, os.PathLike)) else "model"
+    name = checkpoint.source.name if checkpoint.source is not None else "model"
     described = f"{getattr(network, 'model_name', type(network).__name__)}, window "
-    described += str(getattr(network, "window", "?"))
+    described += str(checkpoint.restoration.window)
     target = select_device(device)
     threads = torch.get_num_threads()
     where = f"cpu, {threads} thread{'s' * (threads > 1)}" if target.type == "cpu" else target
@@ -142,40 +133,41 @@ def restore_file(
     output_path: PathLike,
     model: ModelSource,
     config: InferenceConfig | None = None,
+    *,
     overwrite: bool = False,
     array: str | None = None,
     slice_suffix: str = ".tif",
     progress: bool = False,
     key_period: int | None = None,
     key_offset: int = 0,
-    *,
+    sublattice: bool | None = None,
     trust_code: bool = False,
     allow_gaps: bool = False,
     voxel_size: VoxelSize | None = None,
 ) -> Path:
     """Restore a volume file (TIFF, slice folder, Zarr/OME-Zarr) into ``output_path``.
 
-    Reads and writes slice by slice, so memory does not grow with the volume. The output
-    format follows ``output_path`` (``.tif``, ``.zarr``, or a folder); voxel size is kept.
-    It appears only when complete: an error or Ctrl-C leaves nothing behind. With
-    ``key_period`` the input is a key-slice acquisition (see ``restore_key_slices``). The
-    output may not be, hold or lie inside the input, whatever ``overwrite`` says.
-    ``allow_gaps`` reads a slice folder with gaps or duplicates in its numbering.
-    ``voxel_size`` (z, y, x nm) replaces the input's in the output; a slice folder output
-    keeps a slice folder input's file names.
+    Restores as the model was trained to (``plan_file``): a key-slice model restores a
+    key-slice acquisition with its period (``key_period`` overrides it; key slices are passed
+    through, see ``restore_key_slices``), a self-supervised model asking for it restores
+    sub-lattices (``sublattice`` True/False forces either way). Reads and writes slice by
+    slice (sub-lattices: the whole volume in memory). The output format follows
+    ``output_path`` (``.tif``, ``.zarr``, or a folder); voxel size is kept. It appears only
+    when complete: an error or Ctrl-C leaves nothing behind. The output may not be, hold or
+    lie inside the input, whatever ``overwrite`` says. ``allow_gaps`` reads a slice folder
+    with gaps or duplicates in its numbering. ``voxel_size`` (z, y, x nm) replaces the
+    input's in the output; a slice folder output keeps a slice folder input's file names.
     """
     output_path = Path(output_path)
     check_output(output_path, overwrite, inputs=(Path(input_path),))
     config = config or InferenceConfig()
     checkpoint = as_checkpoint(model, None, trust_code=trust_code)
+    plan = plan_file(
+        checkpoint, sublattice=sublattice, key_period=key_period, key_offset=key_offset
+    )
     with open_volume(input_path, array=array, allow_gaps=allow_gaps) as reader:
         spec = reader.spec.restored_as(config.resolved_dtype(reader.dtype), voxel_size=voxel_size)
-        if key_period is None:
-            slices = _restore_reader(reader, checkpoint, config, progress)
-        else:
-            slices = restore_key_slice_stream(
-                reader, checkpoint, key_period, key_offset, config, progress
-            )
+        slices = restore_planned(plan, reader, checkpoint, config, progress=progress)
         return write_volume(
             output_path,
             slices,
@@ -184,6 +176,40 @@ def restore_file(
             slice_suffix=slice_suffix,
             inputs=(Path(input_path),),
         )
+
+
+def plan_file(
+    checkpoint: Checkpoint,
+    *,
+    sublattice: bool | None = None,
+    key_period: int | None = None,
+    key_offset: int = 0,
+    blocks_between: tuple[PathLike, PathLike] | None = None,
+    array: str | None = None,
+    block_settings: bool = False,
+) -> RestorationPlan:
+    """How ``restore_file`` (or, for a ``blocks`` plan, ``restore_blocks``) restores a volume
+    with ``checkpoint``; see ``vemrestore.inference.plan``.
+
+    ``blocks_between``: (input, output) to restore block-wise on Dask where they allow it
+    (``can_restore_in_blocks``), as ``vemrestore denoise`` does; None: in one process.
+    ``block_settings``: block-run settings were given (refused where no block run happens).
+    """
+    blocks_possible = None
+    if blocks_between is not None:
+        source, target = blocks_between
+
+        def blocks_possible() -> bool:
+            return can_restore_in_blocks(source, target, array)
+
+    return plan_restoration(
+        checkpoint.restoration,
+        sublattice=sublattice,
+        key_period=key_period,
+        key_offset=key_offset,
+        blocks_possible=blocks_possible,
+        block_settings=block_settings,
+    )
 
 
 def restore_key_slices(
@@ -209,7 +235,24 @@ def restore_key_slices(
 
 def key_slice_period(model: ModelSource, *, trust_code: bool = False) -> int | None:
     """The key-slice period ``model`` was trained with, or None if not trained in that mode."""
-    return trained_key_period(as_checkpoint(model, trust_code=trust_code))
+    return as_checkpoint(model, trust_code=trust_code).restoration.key_period
+
+
+def restore_sublattices(
+    volume: np.ndarray,
+    model: ModelSource,
+    config: InferenceConfig | None = None,
+    *,
+    trust_code: bool = False,
+) -> np.ndarray:
+    """Restore a (Z, Y, X) or (Y, X) array as its four 2×2 sub-lattices at half resolution,
+    re-interleaved (how a self-supervised model may ask to be applied; see
+    ``vemrestore.inference.modes``). Returns its shape and dtype (float32 if
+    ``config.output_dtype`` says so)."""
+    reader = ArrayReader(np.asarray(volume))
+    checkpoint = as_checkpoint(model, trust_code=trust_code)
+    slices = restore_sublattice_stream(reader, checkpoint, config or InferenceConfig())
+    return np.stack(list(slices)).reshape(np.shape(volume))
 
 
 def can_restore_in_blocks(
@@ -247,7 +290,7 @@ def restore_blocks(
     check_not_input(Path(output_path), [Path(input_path)])
     config = config or InferenceConfig()
     checkpoint = as_checkpoint(model, None, trust_code=trust_code)
-    checkpoint_file = None if isinstance(model, (nn.Module, Checkpoint)) else Path(model).absolute()
+    checkpoint_file = None if checkpoint.source is None else checkpoint.source.absolute()
     with open_volume(input_path, array=array) as reader:
         if not reader.block_readable:
             raise VemRestoreError(
@@ -259,8 +302,8 @@ def restore_blocks(
             input_path=str(Path(input_path).absolute()),
             array=array,
             output_path=str(Path(output_path).absolute()),
-            grid=plan_grid(reader, checkpoint, config),
-            normalizer=fit_normalizer(checkpoint.normalization, reader),
+            grid=tile_grid(reader.shape, checkpoint.restoration, config),
+            normalizer=fit_normalizer(checkpoint.restoration.normalization, reader),
             batch_size=config.batch_size,
             input_dtype=str(reader.dtype),
             output_dtype=str(dtype),
@@ -338,7 +381,7 @@ def check_noise(
     range. None when no signal-dependent noise can be measured (e.g. a clean scan)."""
     checkpoint = as_checkpoint(model, None, trust_code=trust_code)
     with open_volume(input_path, array=array, allow_gaps=allow_gaps) as reader:
-        normalizer = fit_normalizer(checkpoint.normalization, reader)
+        normalizer = fit_normalizer(checkpoint.restoration.normalization, reader)
         depth, height, width = reader.shape
         y0, x0 = (
             max(0, (height - _NOISE_SAMPLE_SIZE) // 2),
@@ -352,16 +395,9 @@ def check_noise(
     except VemRestoreError:
         return None
     electrons = fit.profile.electrons_per_unit
-    trained = _trained_noise_range(checkpoint)
+    trained = checkpoint.restoration.trained_electrons
     inside = trained is None or trained[0] <= electrons <= trained[1]
     return NoiseCheck(electrons, fit.x_correlation, trained, inside)
-
-
-def _trained_noise_range(checkpoint: Checkpoint) -> tuple[float, float] | None:
-    """(low, high) electrons at white of a synthetic-noise (generalist) model, else None."""
-    synthetic = checkpoint.metadata.get("config", {}).get("synthetic") or {}
-    electrons = synthetic.get("family", {}).get("electrons")
-    return (float(electrons[0]), float(electrons[1])) if electrons else None
 
 
 def open_lazily(path: PathLike, array: str | None = None) -> tuple[Any, VoxelSize | None]:
@@ -379,44 +415,3 @@ def volume_info(
     """Shape, dtype, voxel size, chunking, format and value range of a volume file."""
     with open_volume(path, array=array, allow_gaps=allow_gaps) as reader:
         return describe(reader)
-
-
-def _restore_reader(
-    reader: VolumeReader,
-    checkpoint: Checkpoint,
-    config: InferenceConfig,
-    progress: bool,
-):
-    grid = plan_grid(reader, checkpoint, config)
-    normalizer = fit_normalizer(checkpoint.normalization, reader)
-    trained = checkpoint.metadata.get("input_spread")
-    if trained is not None:
-        found = intensity_spread(normalizer.normalize(sample_intensities(reader)))
-        mismatch = spread_mismatch(tuple(trained), found)
-        if mismatch is not None:
-            logger.warning("%s: %s", reader.name, mismatch)
-    predictor = Predictor.from_config(checkpoint.model, config)
-    return restore_slices(
-        reader,
-        predictor,
-        normalizer,
-        grid,
-        predictor.batch_size(config.batch_size, grid.tile),
-        config.resolved_dtype(reader.dtype),
-        progress,
-    )
-
-
-def plan_grid(reader: VolumeReader, checkpoint: Checkpoint, config: InferenceConfig) -> TileGrid:
-    """The tile grid ``config`` asks for over ``reader``'s volume, checked against the model."""
-    window = int(getattr(checkpoint.model, "window", 1))
-    try:
-        tile, overlap = config.resolved_tiling(window, reader.shape)
-    except ValueError as error:
-        raise VemRestoreError(f"tiling: {error}") from None
-    if tile[0] != window and not getattr(checkpoint.model, "accepts_any_window", False):
-        raise VemRestoreError(
-            f"tiling: this model restores windows of exactly {window} slices; "
-            f"use a tile depth of {window} (got {tile[0]})"
-        )
-    return TileGrid.plan(reader.shape, tile, overlap)

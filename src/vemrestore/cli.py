@@ -14,7 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
-from vemrestore import __version__, api
+from vemrestore import api
+from vemrestore.checkpoint import Checkpoint
 from vemrestore.cli_analysis import register_analysis_commands
 from vemrestore.cli_errors import enable_debug, user_errors
 from vemrestore.cli_export import export
@@ -31,10 +32,11 @@ from vemrestore.cli_options import (
 from vemrestore.cli_train import config_app, train_app
 from vemrestore.config import DistributedConfig, InferenceConfig, LiveConfig
 from vemrestore.errors import VemRestoreError
-from vemrestore.inference_checkerboard import restore_sublattices_file, trained_inference_mode
 from vemrestore.live import watch as watch_acquisition
+from vemrestore.model_files import as_checkpoint
 from vemrestore.pretrained import DEFAULT_MODEL
 from vemrestore.threads import set_threads
+from vemrestore.version import __version__
 
 BLOCKS = "Block-wise runs (.zarr output)"
 KEY_SLICES = "Key-slice acquisitions"
@@ -272,10 +274,11 @@ def denoise(
         set_threads(threads)
         if model is None:
             model = DEFAULT_MODEL
+        trust = trust_model_code
+        checkpoint = None  # opened once, by the first step that needs it
         if not quiet:
-            noise = api.check_noise(
-                input_path, model, array=array, trust_code=trust_model_code, allow_gaps=allow_gaps
-            )
+            checkpoint = as_checkpoint(model, trust_code=trust)
+            noise = api.check_noise(input_path, checkpoint, array=array, allow_gaps=allow_gaps)
             if noise is not None:
                 typer.echo(noise.message(), err=True)
         _check_slice_format(slice_format)
@@ -299,103 +302,83 @@ def denoise(
             chunks=_triple("--chunks", chunks),
             **({} if stall_timeout is None else {"stall_timeout_s": stall_timeout}),
         )
-        trust = trust_model_code
-        mode = None if sublattice is not None else trained_inference_mode(model, trust_code=trust)
-        if sublattice or mode == "sublattice":
-            if distributed != DistributedConfig():
-                raise VemRestoreError("sub-lattice restoration runs in one process (no blocks)")
-            _announce(announce, model, device)
-            written = restore_sublattices_file(
-                input_path,
-                output_path,
-                model,
-                config,
-                overwrite,
-                array,
-                f".{slice_format}",
-                trust_code=trust,
-                voxel_size=voxel_nm,
-            )
-            if not quiet:
-                typer.echo(f"wrote {written} (sub-lattice restoration)", err=True)
-            return
-        period = (
-            key_slices if key_slices is not None else api.key_slice_period(model, trust_code=trust)
+        checkpoint = checkpoint or as_checkpoint(model, trust_code=trust)
+        plan = api.plan_file(
+            checkpoint,
+            sublattice=sublattice,
+            key_period=key_slices,
+            key_offset=key_offset,
+            blocks_between=(input_path, output_path),
+            array=array,
+            block_settings=distributed != DistributedConfig(),
         )
-        if period is not None:
-            if key_slices is None and not quiet:
-                typer.echo(f"key-slice model: restoring with period {period}", err=True)
-        elif api.can_restore_in_blocks(input_path, output_path, array):
-            _announce(announce, model, device)
+        if plan.period_from_model and not quiet:
+            typer.echo(f"key-slice model: restoring with period {plan.key_period}", err=True)
+        _announce(announce, model, checkpoint, device)
+        if plan.mode == "blocks":
             per_worker = distributed.model_copy(update={"threads_per_worker": threads})
             _denoise_in_blocks(
                 input_path,
                 output_path,
-                model,
+                checkpoint,
                 config,
                 per_worker,
-                overwrite,
-                array,
-                quiet,
-                trust,
-                voxel_nm,
+                overwrite=overwrite,
+                array=array,
+                quiet=quiet,
+                voxel_size=voxel_nm,
             )
             return
-        if distributed != DistributedConfig():
-            raise VemRestoreError(
-                "--workers, --memory-per-worker, --scheduler, --block and --chunks apply only "
-                "to a .zarr OUTPUT from a Zarr or uncompressed TIFF INPUT, without key slices"
-            )
-        _announce(announce, model, device)
         written = api.restore_file(
             input_path,
             output_path,
-            model,
+            checkpoint,
             config,
             overwrite=overwrite,
             array=array,
             slice_suffix=f".{slice_format}",
-            progress=not quiet,
-            key_period=period,
+            progress=not quiet and plan.mode != "sublattice",
+            key_period=plan.key_period,
             key_offset=key_offset,
-            trust_code=trust,
+            sublattice=plan.mode == "sublattice",
             allow_gaps=allow_gaps,
             voxel_size=voxel_nm,
         )
         if not quiet:
-            typer.echo(f"wrote {written}", err=True)
+            done = " (sub-lattice restoration)" if plan.mode == "sublattice" else ""
+            typer.echo(f"wrote {written}{done}", err=True)
 
 
-def _announce(announce: bool, model: Path, device: str) -> None:
+def _announce(announce: bool, model: Path, checkpoint: Checkpoint, device: str) -> None:
     """One line: which model restores on which device."""
     if announce:
         shipped = " (the shipped generalist; --model to choose)" if model == DEFAULT_MODEL else ""
-        typer.echo(f"restoring with {api.restoration_summary(model, device)}{shipped}", err=True)
+        summary = api.restoration_summary(checkpoint, device)
+        typer.echo(f"restoring with {summary}{shipped}", err=True)
 
 
 def _denoise_in_blocks(
     input_path: Path,
     output_path: Path,
-    model: Path,
+    checkpoint: Checkpoint,
     config: InferenceConfig,
     distributed: DistributedConfig,
+    *,
     overwrite: bool,
     array: str | None,
     quiet: bool,
-    trust_code: bool,
     voxel_size: tuple[float, float, float] | None,
 ) -> None:
     try:
         summary = api.restore_blocks(
             input_path,
             output_path,
-            model,
+            checkpoint,
             config,
             distributed,
             overwrite,
             array,
             not quiet,
-            trust_code=trust_code,
             voxel_size=voxel_size,
         )
     except KeyboardInterrupt:

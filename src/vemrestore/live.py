@@ -7,14 +7,12 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from vemrestore.api import ModelSource, PathLike, plan_grid
-from vemrestore.checkpoint import Checkpoint, as_checkpoint
+from vemrestore.checkpoint import Checkpoint
 from vemrestore.config import InferenceConfig, LiveConfig
 from vemrestore.data.normalization import fit_normalizer
 from vemrestore.errors import VemRestoreError
 from vemrestore.inference import Predictor
 from vemrestore.inference.blocks import model_digest
-from vemrestore.inference.key_slices import trained_key_period
 from vemrestore.inference.live import (
     AcquisitionEnd,
     LiveEngine,
@@ -22,9 +20,11 @@ from vemrestore.inference.live import (
     SliceCallback,
     follow_acquisition,
 )
-from vemrestore.inference_checkerboard import trained_inference_mode
+from vemrestore.inference.plan import plan_restoration, tile_grid
 from vemrestore.io.arrivals import SliceArrivals, SliceFormat
 from vemrestore.io.growing import GrowingOutput, open_growing_output
+from vemrestore.model_files import ModelSource, as_checkpoint
+from vemrestore.types import PathLike
 
 
 def watch(
@@ -61,11 +61,12 @@ def watch(
     def start(arrived: SliceArrivals) -> tuple[GrowingOutput, LiveEngine]:
         reader = arrived.reader()
         predictor = Predictor.from_config(checkpoint.model, config)
-        tile = plan_grid(reader, checkpoint, config).tile
+        restoration = checkpoint.restoration
+        tile = tile_grid(reader.shape, restoration, config).tile
         engine = LiveEngine(
             predict=predictor,
-            normalizer=fit_normalizer(checkpoint.normalization, reader),
-            plan=lambda stack: plan_grid(stack, checkpoint, config),
+            normalizer=fit_normalizer(restoration.normalization, reader),
+            plan=lambda stack: tile_grid(stack.shape, restoration, config),
             batch_size=predictor.batch_size(config.batch_size, tile),
             output_dtype=config.resolved_dtype(reader.dtype),
         )
@@ -98,11 +99,12 @@ def watch(
 
 def _check_live_restorable(checkpoint: Checkpoint) -> None:
     """Refuse models whose restoration needs the whole stack (so live results would differ)."""
-    if trained_key_period(checkpoint) is not None:
+    mode = plan_restoration(checkpoint.restoration).mode
+    if mode == "key_slices":
         reason = "it restores key-slice acquisitions"
-    elif trained_inference_mode(checkpoint) == "sublattice":
+    elif mode == "sublattice":
         reason = "it restores sub-lattices"
-    elif checkpoint.normalization.mode != "dtype":
+    elif checkpoint.restoration.normalization.mode != "dtype":
         reason = "its percentile normalisation is fitted to the whole stack"
     else:
         return

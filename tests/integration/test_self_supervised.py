@@ -13,13 +13,13 @@ import typer
 from typer.testing import CliRunner
 
 from vemrestore import restore
-from vemrestore.checkpoint import load_checkpoint
+from vemrestore.api import restore_sublattices
 from vemrestore.cli import app
 from vemrestore.cli_inspect import inspect_app
 from vemrestore.cli_train import train_app
 from vemrestore.config.training import TrainingConfig, with_self_supervised
 from vemrestore.evaluation.metrics import volume_scores
-from vemrestore.inference_checkerboard import restore_sublattices, trained_inference_mode
+from vemrestore.model_files import load_checkpoint
 from vemrestore.training.api import train
 
 runner = CliRunner()
@@ -80,7 +80,7 @@ def test_self_supervised_training_gains_3db_against_the_clean_phantom(tmp_path: 
     assert checkpoint.metadata["task"] == "self_supervised"
     assert checkpoint.metadata["config"]["model"]["params"]["window"] == 1
     assert checkpoint.metadata["config"]["loss"] == "1*MSE"
-    assert trained_inference_mode(checkpoint) == "full"
+    assert checkpoint.restoration.inference == "full"
 
 
 def test_a_single_2d_image_trains_and_restores_through_the_cli(tmp_path: Path) -> None:

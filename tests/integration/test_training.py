@@ -10,9 +10,9 @@ import typer
 from lightning import Callback
 from typer.testing import CliRunner
 
-from vemrestore.checkpoint import load_checkpoint
 from vemrestore.cli_train import config_app, train_app
 from vemrestore.config.training import TrainingConfig, load_training_config
+from vemrestore.model_files import load_checkpoint
 from vemrestore.training.api import train
 
 runner = CliRunner()

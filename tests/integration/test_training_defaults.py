@@ -9,9 +9,9 @@ import pytest
 import tifffile
 import torch
 
-from vemrestore.checkpoint import load_checkpoint
 from vemrestore.config.training import load_training_config, with_key_slices, with_self_supervised
 from vemrestore.errors import VemRestoreError
+from vemrestore.model_files import load_checkpoint
 from vemrestore.pretrained import GENERALIST
 from vemrestore.training.api import train
 

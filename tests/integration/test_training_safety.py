@@ -11,9 +11,9 @@ import pytest
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from vemrestore.checkpoint import load_checkpoint
 from vemrestore.config.training import TrainingConfig
 from vemrestore.errors import VemRestoreError
+from vemrestore.model_files import load_checkpoint
 from vemrestore.training.api import resume, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")

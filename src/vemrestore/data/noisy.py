@@ -13,7 +13,6 @@ inference will feed the network.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
@@ -25,10 +24,9 @@ from vemrestore.data.normalization import fit_normalizer
 from vemrestore.evaluation.noise import NoiseReport
 from vemrestore.geometry import reflect_indices
 from vemrestore.io import open_volume
+from vemrestore.types import PathLike
 
 logger = logging.getLogger(__name__)
-
-PathLike = str | os.PathLike[str]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ scans are visibly shifted against each other (the network would learn to blur).
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,10 +18,10 @@ from vemrestore.data.normalization import fit_normalizer
 from vemrestore.errors import VemRestoreError
 from vemrestore.io import open_volume
 from vemrestore.io.base import VolumeReader
+from vemrestore.types import PathLike
 
 logger = logging.getLogger(__name__)
 
-PathLike = str | os.PathLike[str]
 _REGISTRATION_SAMPLES = 5
 _VOLUME_SUFFIXES = (".tif", ".tiff")
 _LOWPASS_SIGMA = 0.08

@@ -31,7 +31,6 @@ import numpy as np
 import torch
 from pydantic import ValidationError
 
-from vemrestore import __version__
 from vemrestore.checkpoint import Checkpoint, save_checkpoint
 from vemrestore.data.normalization import dtype_range
 from vemrestore.errors import VemRestoreError
@@ -46,6 +45,7 @@ from vemrestore.export.common import (
 from vemrestore.export.onnx import write_onnx
 from vemrestore.export.torchscript import write_torchscript
 from vemrestore.io.atomic import atomic_output
+from vemrestore.version import __version__
 
 logger = logging.getLogger(__name__)
 

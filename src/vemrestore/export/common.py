@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from vemrestore import __version__
 from vemrestore.checkpoint import Checkpoint
 from vemrestore.config import NormalizationConfig
+from vemrestore.config.restoration import RestorationSpec
 from vemrestore.data.normalization import Normalizer, dtype_range
 from vemrestore.errors import VemRestoreError
+from vemrestore.version import __version__
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +147,7 @@ def describe(checkpoint: Checkpoint) -> dict[str, Any]:
         "size_multiple": size_multiple(model),
         "normalization": checkpoint.normalization.model_dump(),
         "metadata": checkpoint.metadata,
+        "restoration": checkpoint.restoration.model_dump(mode="json"),
     }
 
 
@@ -158,11 +160,13 @@ def described_checkpoint(
         model = network()
         normalization = NormalizationConfig(**description["normalization"])
         metadata = dict(description.get("metadata", {}))
+        recorded = description.get("restoration")  # absent from exports older than the record
+        restoration = None if recorded is None else RestorationSpec(**recorded)
     except (KeyError, TypeError, ValueError) as error:
         raise VemRestoreError(
             f"{source}: damaged vemrestore description ({type(error).__name__}: {error})"
         ) from None
-    return Checkpoint(model.eval(), normalization, metadata)
+    return Checkpoint(model.eval(), normalization, metadata, recorded=restoration)
 
 
 def parse_description(text: str | bytes, source: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ A bioimage.io package (``.zip``, or the ``rdf.yaml``/``bioimageio.yaml`` of an u
 is read with the standard library and PyYAML, so no bioimage.io library is needed to use it:
 
 - the attached native checkpoint (``vemrestore_checkpoint.pt``), if present, is loaded with
-  ``load_checkpoint``: exact normalisation and metadata, weights-only unpickling;
+  ``load_native_checkpoint``: exact normalisation and metadata, weights-only unpickling;
 - otherwise the ONNX weights, run by ONNX Runtime (a graph of operators, no Python code; its
   check that external data stays inside the package folder is kept);
 - otherwise, and only with ``trust_code=True``, the TorchScript weights. A TorchScript file is
@@ -35,7 +35,7 @@ import numpy as np
 import yaml
 from torch import nn
 
-from vemrestore.checkpoint import Checkpoint, load_checkpoint
+from vemrestore.checkpoint import Checkpoint, load_native_checkpoint
 from vemrestore.config import NormalizationConfig
 from vemrestore.data.normalization import dtype_range
 from vemrestore.errors import VemRestoreError
@@ -190,7 +190,7 @@ def _load_choice(
 ) -> Checkpoint:
     kind, source = choice
     if kind == "native":
-        return load_checkpoint(root / source)
+        return load_native_checkpoint(root / source)
     inputs, outputs = rdf.get("inputs"), rdf.get("outputs")
     if not (isinstance(inputs, list) and isinstance(outputs, list)) or not (
         len(inputs) == 1 == len(outputs) and isinstance(inputs[0], dict)

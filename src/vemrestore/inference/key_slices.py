@@ -28,6 +28,7 @@ from vemrestore.data.normalization import fit_normalizer
 from vemrestore.errors import VemRestoreError
 from vemrestore.geometry import TileGrid
 from vemrestore.inference.engine import restore_slices
+from vemrestore.inference.plan import key_window_tiling
 from vemrestore.inference.predictor import Predictor
 from vemrestore.io import ArrayReader, VolumeReader
 from vemrestore.tasks.key_slices import key_positions
@@ -64,14 +65,6 @@ def slice_owners(depth: int, period: int, key_offset: int = 0) -> np.ndarray:
     return owners
 
 
-def trained_key_period(checkpoint: Checkpoint) -> int | None:
-    """The key-slice period a checkpoint was trained with, or None for other training."""
-    if checkpoint.metadata.get("task") != "key_slices":
-        return None
-    settings = checkpoint.metadata.get("config", {}).get("key_slices") or {}
-    return int(settings["period"]) if "period" in settings else None
-
-
 def restore_key_slice_stream(
     reader: VolumeReader,
     checkpoint: Checkpoint,
@@ -90,7 +83,8 @@ def restore_key_slice_stream(
     if not 0 <= key_offset < period:
         raise VemRestoreError(f"key offset {key_offset}: must be in 0..{period - 1}")
     window = period + 1
-    model_window = int(getattr(checkpoint.model, "window", window))
+    restoration = checkpoint.restoration
+    model_window = restoration.window
     if model_window != window:
         raise VemRestoreError(
             f"key-slice period {period} needs a model with a window of {window} slices; "
@@ -102,18 +96,12 @@ def restore_key_slice_stream(
             f"key-slice restoration with period {period} needs at least {window} slices, "
             f"the volume has {depth}"
         )
-    if not 0 <= key_offset < period:
-        raise VemRestoreError(f"--key-offset {key_offset}: must be in 0..{period - 1}")
     config = config or InferenceConfig()
-    try:
-        tile, overlap = config.resolved_tiling(window, reader.shape)
-    except ValueError as error:
-        raise VemRestoreError(f"tiling: {error}") from None
-    tile_yx, overlap_yx = tile[1:], overlap[1:]
+    tile, overlap = key_window_tiling(reader.shape, window, config)
     dtype = config.resolved_dtype(reader.dtype)
-    normalizer = fit_normalizer(checkpoint.normalization, reader)
+    normalizer = fit_normalizer(restoration.normalization, reader)
     predictor = Predictor.from_config(checkpoint.model, config)
-    batch_size = predictor.batch_size(config.batch_size, (window, *tile_yx))
+    batch_size = predictor.batch_size(config.batch_size, tile)
     owners = slice_owners(depth, period, key_offset)
     restored: dict[int, np.ndarray] = {}
     next_z = 0
@@ -121,7 +109,7 @@ def restore_key_slice_stream(
     for start in tqdm(starts, unit="window", desc="restoring", disable=not progress):
         block = ArrayReader(reader.read(slice(start, start + window)))
         try:
-            grid = TileGrid.plan(block.shape, (window, *tile_yx), (0, *overlap_yx))
+            grid = TileGrid.plan(block.shape, tile, overlap)
         except ValueError as error:
             raise VemRestoreError(f"tiling: {error}") from None
         outputs = restore_slices(block, predictor, normalizer, grid, batch_size, dtype)

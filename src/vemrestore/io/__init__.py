@@ -6,7 +6,6 @@ and leave either a complete output or nothing (``write_volume``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +26,7 @@ from vemrestore.io.mrc import MRC_SUFFIXES, MrcReader
 from vemrestore.io.slices import SliceFolderReader, check_slice_format, write_slice_folder
 from vemrestore.io.tiff import TiffReader, write_tiff
 from vemrestore.io.zarr_store import ZarrReader, write_ome_zarr
+from vemrestore.types import PathLike
 
 __all__ = [
     "ArrayReader",
@@ -45,7 +45,6 @@ __all__ = [
     "write_volume",
 ]
 
-PathLike = str | os.PathLike[str]
 OutputFormat = Literal["tiff", "zarr", "hdf5", "slices"]
 
 TIFF_SUFFIXES = (".tif", ".tiff")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vemrestore.errors import VemRestoreError
 from vemrestore.io.atomic import atomic_output
-
-PathLike = str | os.PathLike[str]
+from vemrestore.types import PathLike
 
 
 class NoiseProfile(BaseModel):

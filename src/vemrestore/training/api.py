@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import shutil
 import threading
 import warnings
@@ -24,8 +23,6 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 
-from vemrestore import __version__
-from vemrestore.checkpoint import load_checkpoint
 from vemrestore.config.training import (
     TrainingConfig,
     load_training_config,
@@ -46,6 +43,7 @@ from vemrestore.data.patches import TrainingVolumes, split_regions
 from vemrestore.errors import VemRestoreError
 from vemrestore.evaluation.noise import inspect_noise
 from vemrestore.io import VolumeSpec, write_volume
+from vemrestore.model_files import load_checkpoint
 from vemrestore.models import create_model
 from vemrestore.pretrained import GENERALIST
 from vemrestore.simulate.calibration import calibrate_single
@@ -59,10 +57,11 @@ from vemrestore.training.defaults import resolve_for_data
 from vemrestore.training.module import RestorationModule
 from vemrestore.training.outputs import LIGHTNING_CHECKPOINT, RunOutputs
 from vemrestore.training.progress import budget_progress
+from vemrestore.types import PathLike
+from vemrestore.version import __version__
 
 logger = logging.getLogger(__name__)
 
-PathLike = str | os.PathLike[str]
 CONFIG_FILE = "config.yaml"
 
 

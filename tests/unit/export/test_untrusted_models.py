@@ -16,11 +16,10 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
-from vemrestore.checkpoint import load_checkpoint
 from vemrestore.cli import app
 from vemrestore.errors import VemRestoreError
-from vemrestore.export import export_model
 from vemrestore.export.load import MAX_RDF_BYTES
+from vemrestore.model_files import export_model, load_checkpoint
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
 
