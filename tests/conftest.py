@@ -4,6 +4,20 @@ import torch
 from torch import nn
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--runslow", action="store_true", help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow tests are opt-in (``--runslow``), so the default suite stays fast."""
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 class RandomConv3d(nn.Module):
     """A random-weight 2.5D model with a receptive field of ±2 voxels along every axis.
 
