@@ -25,8 +25,9 @@ from pathlib import Path
 import tifffile
 import torch
 
-from vemrestore.checkpoint import load_checkpoint, save_checkpoint
+from vemrestore.checkpoint import save_checkpoint
 from vemrestore.config.training import TrainingConfig
+from vemrestore.model_files import load_checkpoint
 from vemrestore.pretrained import GENERALIST
 from vemrestore.training.api import TrainResult, resume, train
 

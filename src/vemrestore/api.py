@@ -233,11 +233,6 @@ def restore_key_slices(
     return np.stack(list(slices))
 
 
-def key_slice_period(model: ModelSource, *, trust_code: bool = False) -> int | None:
-    """The key-slice period ``model`` was trained with, or None if not trained in that mode."""
-    return as_checkpoint(model, trust_code=trust_code).restoration.key_period
-
-
 def restore_sublattices(
     volume: np.ndarray,
     model: ModelSource,
