@@ -200,7 +200,7 @@ def plan_file(
         source, target = blocks_between
 
         def blocks_possible() -> bool:
-            return can_restore_in_blocks(source, target, array)
+            return can_restore_in_blocks(source, target, array=array)
 
     return plan_restoration(
         checkpoint.restoration,
@@ -251,7 +251,7 @@ def restore_sublattices(
 
 
 def can_restore_in_blocks(
-    input_path: PathLike, output_path: PathLike, array: str | None = None
+    input_path: PathLike, output_path: PathLike, *, array: str | None = None
 ) -> bool:
     """Whether ``restore_blocks`` applies: a ``.zarr`` output from a Zarr or uncompressed TIFF."""
     if output_format(output_path) != "zarr":
@@ -266,10 +266,10 @@ def restore_blocks(
     model: ModelSource,
     config: InferenceConfig | None = None,
     distributed: DistributedConfig | None = None,
+    *,
     overwrite: bool = False,
     array: str | None = None,
     progress: bool = False,
-    *,
     trust_code: bool = False,
     voxel_size: VoxelSize | None = None,
 ) -> BlockRunSummary:

@@ -376,9 +376,9 @@ def _denoise_in_blocks(
             checkpoint,
             config,
             distributed,
-            overwrite,
-            array,
-            not quiet,
+            overwrite=overwrite,
+            array=array,
+            progress=not quiet,
             voxel_size=voxel_size,
         )
     except KeyboardInterrupt:
