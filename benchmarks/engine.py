@@ -98,6 +98,7 @@ def _case(args: argparse.Namespace) -> dict:
     from vemrestore.config import DistributedConfig, InferenceConfig
     from vemrestore.data.normalization import fit_normalizer
     from vemrestore.inference import Predictor, restore_slices
+    from vemrestore.inference.plan import tile_grid
     from vemrestore.io import ArrayReader, VolumeSpec, open_volume, write_volume
 
     case, model_name, workdir = args.case, args.model, args.workdir
@@ -115,7 +116,7 @@ def _case(args: argparse.Namespace) -> dict:
     options = {"times": stage_times} if stage_times is not None else {}
 
     reader = ArrayReader(volume) if case == "memory" else open_volume(source)
-    grid = api._plan_grid(reader, checkpoint, config)
+    grid = tile_grid(reader.shape, checkpoint.restoration, config)
     predictor = Predictor(checkpoint.model, args.device)
     batch = predictor.batch_size(None, _tile(grid)) if hasattr(predictor, "batch_size") else 4
     model_alone = _model_alone(predictor, _tile(grid), batch)
