@@ -29,7 +29,7 @@ from vemrestore.errors import VemRestoreError
 from vemrestore.inference.blocks import BlockJob, model_digest
 from vemrestore.inference.distributed import BlockRunSummary, restore_in_blocks
 from vemrestore.inference.key_slices import restore_key_slice_stream
-from vemrestore.inference.modes import restore_full, restore_planned
+from vemrestore.inference.modes import restore_planned
 from vemrestore.inference.modes import restore_sublattices as restore_sublattice_stream
 from vemrestore.inference.plan import RestorationPlan, plan_restoration, tile_grid
 from vemrestore.inference.predictor import select_device
@@ -69,11 +69,15 @@ def restore(
     is the input's unless ``config.output_dtype == "float32"``. ``trust_code`` allows a
     TorchScript model file, which runs code when loaded (only for files you trust).
     ``on_slice(done, total)`` is called after each restored slice (an exception it raises
-    stops the restoration).
+    stops the restoration). The model restores as ``vemrestore denoise`` would (``plan_file``):
+    a key-slice model takes ``volume`` for a key-slice acquisition with its trained period.
     """
     reader = ArrayReader(np.asarray(volume))
     checkpoint = as_checkpoint(model, normalization, trust_code=trust_code)
-    slices = restore_full(reader, checkpoint, config or InferenceConfig(), progress=progress)
+    plan = plan_file(checkpoint)
+    slices = restore_planned(
+        plan, reader, checkpoint, config or InferenceConfig(), progress=progress
+    )
     restored = list(_reported(slices, reader.shape[0], on_slice))
     return np.stack(restored).reshape(np.shape(volume))
 
@@ -99,7 +103,8 @@ def restore_array_file(
     config = config or InferenceConfig()
     reader = ArrayReader(volume, voxel_size)
     spec = VolumeSpec(reader.shape, config.resolved_dtype(reader.dtype), voxel_size)
-    slices = restore_full(reader, as_checkpoint(model, None), config)
+    checkpoint = as_checkpoint(model, None)
+    slices = restore_planned(plan_file(checkpoint), reader, checkpoint, config)
     return write_volume(
         output_path, _reported(slices, reader.shape[0], on_slice), spec, overwrite=overwrite
     )

@@ -10,7 +10,13 @@ import torch
 from typer.testing import CliRunner
 
 import vemrestore.model_files
-from vemrestore.api import restore_file, restore_key_slices, restore_sublattices
+from vemrestore.api import (
+    restore,
+    restore_array_file,
+    restore_file,
+    restore_key_slices,
+    restore_sublattices,
+)
 from vemrestore.checkpoint import save_checkpoint
 from vemrestore.cli import app
 from vemrestore.config import NormalizationConfig
@@ -58,6 +64,21 @@ def test_api_and_cli_write_identical_files(tmp_path, acquisition, window, metada
         np.testing.assert_array_equal(by_api[[0, 4, 8]], data[[0, 4, 8]])
     if metadata is SUBLATTICE:
         np.testing.assert_array_equal(by_api, restore_sublattices(data, model))
+
+
+@pytest.mark.parametrize(
+    ("window", "metadata"), [(3, PLAIN), (5, KEY_SLICES), (1, SUBLATTICE)], ids=str
+)
+def test_the_array_api_restores_as_denoise_does(tmp_path, acquisition, window, metadata) -> None:
+    """``vemrestore.restore`` and ``restore_array_file`` (the napari widget's path) follow
+    the model's plan too: key slices pass through, sub-lattice models restore by lattice."""
+    source, data = acquisition
+    model = _model(tmp_path / "model.pt", window, metadata)
+    _denoise(source, tmp_path / "cli.tif", "--model", model, "-q")
+    by_cli = tifffile.imread(tmp_path / "cli.tif")
+    np.testing.assert_array_equal(restore(data, model), by_cli)
+    restore_array_file(data, tmp_path / "array.tif", model)
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "array.tif"), by_cli)
 
 
 def test_api_and_cli_agree_on_a_torchscript_export(tmp_path, acquisition) -> None:

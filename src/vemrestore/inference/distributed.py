@@ -17,9 +17,10 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +62,9 @@ TASKS_PER_WORKER_THREAD = 2
 
 CONNECT_TIMEOUT_S = 30
 """How long a scheduler may take to accept a connection and send its handshake."""
+
+POLL_S = 0.5
+"""Longest wait between two looks at a held Ctrl-C."""
 
 MAX_HANDSHAKE_BYTES = 1 << 20
 """A Dask handshake is a few hundred bytes; a larger announced length is not Dask."""
@@ -164,7 +168,9 @@ def _run_on_dask(
     bar: tqdm,
 ) -> tuple[str, ...]:
     restored: list[str] = []
-    with _client(settings, needed) as client:
+    # Ctrl-C is taken between waits, never inside Dask's own calls (its sync() can fail on a
+    # KeyboardInterrupt raised mid-call, with a traceback of its own).
+    with _interrupts_deferred() as interrupted, _client(settings, needed) as client:
         _configure_workers(client, settings.threads_per_worker)
         # Sent once to every worker, not with each task: the model, and the grid's weights.
         model = client.scatter(cloudpickle.dumps(checkpoint), broadcast=True, hash=False)
@@ -183,7 +189,7 @@ def _run_on_dask(
         submit_more()
         try:
             while running:
-                finished = _first_finished(running, settings.stall_timeout_s, job)
+                finished = _first_finished(running, settings.stall_timeout_s, job, interrupted)
                 for future in finished:
                     running.discard(future)
                     restored.append(future.result())
@@ -199,15 +205,28 @@ def _run_on_dask(
     return tuple(restored)
 
 
-def _first_finished(running: set[Future], timeout_s: float, job: BlockJob) -> set[Future]:
-    """The futures of ``running`` that are done, waiting at most ``timeout_s`` for one."""
-    try:
-        return wait(running, timeout=timeout_s, return_when="FIRST_COMPLETED").done
-    except TimeoutError:
-        raise VemRestoreError(
-            f"{job.output_path}: no block finished in {timeout_s:g} s (a hung worker or "
-            "scheduler?); finished blocks are kept: rerun to resume, or raise --stall-timeout"
-        ) from None
+def _first_finished(
+    running: set[Future], timeout_s: float, job: BlockJob, interrupted: Callable[[], bool]
+) -> set[Future]:
+    """The futures of ``running`` that are done, waiting at most ``timeout_s`` for one, in
+    short waits between which a held Ctrl-C is raised."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise VemRestoreError(
+                f"{job.output_path}: no block finished in {timeout_s:g} s (a hung worker or "
+                "scheduler?); finished blocks are kept: rerun to resume, or raise "
+                "--stall-timeout"
+            )
+        try:
+            done = wait(running, timeout=min(POLL_S, remaining), return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            done = None
+        if interrupted():
+            raise KeyboardInterrupt
+        if done is not None:
+            return done.done
 
 
 @contextmanager
@@ -235,40 +254,40 @@ def _client(settings: DistributedConfig, needed: int) -> Iterator[Client]:
             yield client
         return
     workers, memory = local_cluster_size(settings, needed)
-    with ExitStack() as stack:
-        with _interrupts_deferred():
-            cluster = stack.enter_context(
-                LocalCluster(
-                    n_workers=workers,
-                    threads_per_worker=1,
-                    processes=True,
-                    memory_limit=memory,
-                    dashboard_address=None,  # no web server: nothing listens beyond here
-                    silence_logs=logging.ERROR,
-                    preload=["vemrestore.inference.dask_worker"],  # Ctrl-C is ours alone
-                )
-            )
-            client = stack.enter_context(Client(cluster))
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=memory,
+            dashboard_address=None,  # no web server: nothing listens beyond this machine
+            silence_logs=logging.ERROR,
+            preload=["vemrestore.inference.dask_worker"],  # Ctrl-C is ours alone
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         yield client
 
 
 @contextmanager
-def _interrupts_deferred() -> Iterator[None]:
-    """Hold a Ctrl-C that arrives while the local cluster starts until it can be closed.
+def _interrupts_deferred() -> Iterator[Callable[[], bool]]:
+    """Hold Ctrl-C during a Dask run; yields "was it pressed?" for the run to poll.
 
-    Interrupted half-way, ``LocalCluster`` leaves workers that Dask's exit hook fails to
-    close, with a page of tracebacks. (Workers still starting get the same Ctrl-C from the
-    terminal and may print their own; once started they ignore it, ``dask_worker``.)
-    Outside the main thread signals cannot be caught, and nothing is deferred.
+    A KeyboardInterrupt raised at an arbitrary point breaks Dask: a half-started
+    ``LocalCluster`` leaves workers its exit hook cannot close, and ``Client`` calls fail in
+    their own clean-up, each with a page of tracebacks. The run raises the held interrupt
+    between its waits instead, or at the end. (Workers still starting get the terminal's
+    Ctrl-C too and may print their own; once started they ignore it, ``dask_worker``.)
+    Outside the main thread signals cannot be caught, and nothing is held.
     """
     received: list[int] = []
     try:
         previous = signal.signal(signal.SIGINT, lambda number, _: received.append(number))
     except ValueError:
-        yield
+        yield lambda: False
         return
     try:
-        yield
+        yield lambda: bool(received)
     except Exception:
         if received:  # the workers, interrupted too, failed to start: report the cause
             raise KeyboardInterrupt from None
