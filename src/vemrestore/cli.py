@@ -349,6 +349,15 @@ def denoise(
             typer.echo(f"wrote {written}{done}", err=True)
 
 
+def _resumable_stop(kept: str, output_path: Path) -> typer.Exit:
+    """Ctrl-C in a run that resumes: say what is kept, exit 130."""
+    typer.echo(
+        f"interrupted: {kept} are kept in {output_path}; run the same command again to resume",
+        err=True,
+    )
+    return typer.Exit(130)
+
+
 def _announce(announce: bool, model: Path, checkpoint: Checkpoint, device: str) -> None:
     """One line: which model restores on which device."""
     if announce:
@@ -382,12 +391,7 @@ def _denoise_in_blocks(
             voxel_size=voxel_size,
         )
     except KeyboardInterrupt:
-        typer.echo(
-            f"interrupted: finished blocks are kept in {output_path}; run the same command "
-            "again to resume",
-            err=True,
-        )
-        raise typer.Exit(130) from None
+        raise _resumable_stop("finished blocks", output_path) from None
     if not quiet:
         resumed = f" ({summary.skipped} already done)" if summary.skipped else ""
         typer.echo(f"wrote {summary.output}: {summary.total} blocks{resumed}", err=True)
@@ -460,12 +464,7 @@ def watch(
                 on_slice=show,
             )
         except KeyboardInterrupt:
-            typer.echo(
-                f"interrupted: restored slices are kept in {output_path}; run the same command "
-                "again to resume",
-                err=True,
-            )
-            raise typer.Exit(130) from None
+            raise _resumable_stop("restored slices", output_path) from None
         finally:
             signal.signal(signal.SIGINT, previous)
     for path in run.not_arrived:

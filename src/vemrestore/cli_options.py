@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from vemrestore.errors import VemRestoreError
+from vemrestore.training.quiet import LIGHTNING_LOGGERS
 
 Output = Annotated[
     Path | None, typer.Option("--output", "-o", metavar="PATH", help="Where to write the result.")
@@ -33,7 +34,6 @@ Threads = Annotated[
         ),
     ),
 ]
-LIBRARY_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "lightning_utilities")
 
 
 def one_output(output: Path | None, old: Path | None, required: bool = True) -> Path | None:
@@ -50,7 +50,7 @@ def quiet_libraries() -> None:
     """Silence library chatter for real: call after the libraries are imported (Lightning
     resets its loggers on import) and before they run. Warnings go too: what a user must
     know, vemrestore says itself."""
-    for name in LIBRARY_LOGGERS:
+    for name in LIGHTNING_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.simplefilter("ignore")
 

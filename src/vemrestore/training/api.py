@@ -10,9 +10,7 @@ import logging
 import math
 import shutil
 import threading
-import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +55,7 @@ from vemrestore.training.defaults import resolve_for_data
 from vemrestore.training.module import RestorationModule
 from vemrestore.training.outputs import LIGHTNING_CHECKPOINT, RunOutputs
 from vemrestore.training.progress import budget_progress
+from vemrestore.training.quiet import quiet_lightning
 from vemrestore.types import PathLike
 from vemrestore.version import __version__
 
@@ -355,26 +354,6 @@ def _precision(config: TrainingConfig) -> str:
         return config.precision
     on_gpu = config.accelerator != "cpu" and torch.cuda.is_available()
     return "16-mixed" if on_gpu else "32-true"
-
-
-LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "lightning_utilities")
-
-
-@contextmanager
-def quiet_lightning() -> Iterator[None]:
-    """Lightning's banners ("GPU available", tips) and warnings silenced for one run, the
-    levels restored after: what a user must know about a run, vemrestore says itself."""
-    loggers = [logging.getLogger(name) for name in LIGHTNING_LOGGERS]
-    levels = [item.level for item in loggers]
-    for item in loggers:
-        item.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for item, level in zip(loggers, levels, strict=True):
-            item.setLevel(level)
 
 
 def _fit(
