@@ -55,9 +55,10 @@ class SampledVolumes:
     sample: Sample
 
 
-def read_sampled(first: PathLike, *others: PathLike) -> SampledVolumes:
-    """``first`` and ``others`` (same shape, else refused), within ``SAMPLE_BYTES`` each."""
-    with open_volume(first) as reader:
+def read_sampled(first: PathLike, *others: PathLike, array: str | None = None) -> SampledVolumes:
+    """``first`` and ``others`` (same shape, else refused), within ``SAMPLE_BYTES`` each;
+    ``array``: the array to read inside a Zarr group ``first``."""
+    with open_volume(first, array=array) as reader:
         sample = plan_sample(reader.shape, reader.dtype)
         arrays = [read_sample(reader, sample)]
         voxel_size = reader.spec.voxel_size

@@ -39,10 +39,9 @@ def noise(
 
     Exit code 0 when uniform, 1 when not (2 for errors).
     """
+    from vemrestore.analysis import read_sampled
     from vemrestore.evaluation.noise import inspect_noise, plot_noise_report
-    from vemrestore.io import open_volume
     from vemrestore.io.atomic import atomic_output, check_output_path
-    from vemrestore.io.sampling import plan_sample, read_sample
 
     with user_errors():
         if not 0 < tolerance < math.inf:  # NaN too: it would never flag anything
@@ -51,9 +50,8 @@ def noise(
         if plot.suffix.lower() != ".png":
             raise VemRestoreError(f"--plot {plot}: the plot is a PNG; name it *.png")
         check_output_path(plot, overwrite, [input_path])
-        with open_volume(input_path, array=array) as reader:
-            sample = plan_sample(reader.shape, reader.dtype)
-            volume = read_sample(reader, sample)
+        sampled = read_sampled(input_path, array=array)
+        (volume,), sample = sampled.arrays, sampled.sample
         if not sample.whole:
             typer.echo(f"measured on {sample.describe()}")
         try:
