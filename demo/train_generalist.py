@@ -28,6 +28,7 @@ import torch
 from vemrestore.checkpoint import save_checkpoint
 from vemrestore.config.training import TrainingConfig
 from vemrestore.model_files import load_checkpoint
+from vemrestore.models.registry import create_model
 from vemrestore.pretrained import GENERALIST
 from vemrestore.training.api import TrainResult, resume, train
 
@@ -43,14 +44,14 @@ _CROP = 1024
 
 
 def generalist_config(
-    clean: list[str], *, minutes: float, seed: int = 0, lr: float = 1e-3
+    clean: list[str], *, minutes: float, seed: int = 0, lr: float = 1e-3, window: int = 1
 ) -> TrainingConfig:
-    """The recipe: 2D unet2p5d, MSE, Adam, 96 px patches (sources need 240 px: the pixel-size
-    augmentation averages down up to 2.5 times the patch)."""
+    """The recipe: unet2p5d (2D by default), MSE, Adam, 96 px patches (sources need 240 px:
+    the pixel-size augmentation averages down up to 2.5 times the patch)."""
     return TrainingConfig(
         data={"clean": clean},
         synthetic={},
-        model={"name": "unet2p5d", "params": {"window": 1}},
+        model={"name": "unet2p5d", "params": {"window": window}},
         patch_size=(96, 96),
         batch_size=8,
         loss="1*MSE",
@@ -80,6 +81,12 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument(
         "--seed", type=int, default=0, help="patch and noise draws (a later stage wants a new one)"
+    )
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=1,
+        help="slices per input (3: 2.5D; a 2D --init is widened to it)",
     )
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (1 is fastest on shared cores)"
@@ -126,8 +133,35 @@ def _train_new(args: argparse.Namespace) -> TrainResult:
             clean.append(str(crops / name))
         else:
             clean.append(str(args.shared / name))
-    config = generalist_config(clean, minutes=args.minutes, lr=args.lr, seed=args.seed)
-    return train(config, args.out, init=args.init)
+    config = generalist_config(
+        clean, minutes=args.minutes, lr=args.lr, seed=args.seed, window=args.window
+    )
+    init = args.init
+    if init is not None and args.window > 1:
+        init = widened(init, window=args.window, out=args.out.with_name(args.out.name + "-init.pt"))
+    return train(config, args.out, init=init)
+
+
+def widened(init: Path, *, window: int, out: Path) -> Path:
+    """A 2D (window 1) unet2p5d widened to ``window`` slices, whose centre output starts as
+    the 2D restoration: the stem sees the centre slice only (the neighbours' weights start at
+    zero, so training decides how much they add) and every output slice gets the centre's
+    correction (the network is residual, so the outer slices start from their own input)."""
+    start = load_checkpoint(init)
+    params = start.model.model_params
+    if params.get("window", 1) != 1:
+        raise SystemExit(f"error: {init}: --window {window} widens 2D weights only")
+    model = create_model("unet2p5d", **{**params, "window": window})
+    state = dict(start.model.state_dict())
+    stem = state["stem.0.0.weight"]
+    widened_stem = stem.new_zeros(stem.shape[0], window, *stem.shape[2:])
+    widened_stem[:, window // 2] = stem[:, 0]
+    state["stem.0.0.weight"] = widened_stem
+    state["head.weight"] = state["head.weight"].repeat(window, 1, 1, 1)
+    state["head.bias"] = state["head.bias"].repeat(window)
+    model.load_state_dict(state)
+    save_checkpoint(out, model, start.normalization)
+    return out
 
 
 if __name__ == "__main__":
