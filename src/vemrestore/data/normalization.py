@@ -29,9 +29,18 @@ class Normalizer:
         values *= np.float32(1.0 / (self.high - self.low))
         return values
 
-    def denormalize(self, data: np.ndarray, dtype: np.dtype) -> np.ndarray:
-        """Invert ``normalize``; integers are rounded and clipped to the dtype's range."""
-        values = data * np.float32(self.high - self.low)  # a new array, modified in place
+    def denormalize(
+        self, data: np.ndarray, dtype: np.dtype, *, overwrite: bool = False
+    ) -> np.ndarray:
+        """Invert ``normalize``; integers are rounded and clipped to the dtype's range.
+
+        ``overwrite`` lets a float32 ``data`` hold the intermediate values (one pass and one
+        array fewer, for callers done with it, e.g. the engine's finished slices)."""
+        scale = np.float32(self.high - self.low)
+        if overwrite and data.dtype == np.float32:
+            values = np.multiply(data, scale, out=data)
+        else:
+            values = data * scale  # a new array, modified in place
         values += np.float32(self.low)
         dtype = np.dtype(dtype)
         if dtype.kind in "ui":

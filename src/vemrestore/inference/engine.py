@@ -2,20 +2,23 @@
 
 The engine walks the tile grid one z-row of tiles at a time, in three stages:
 
-1. **load**: read the input the row needs (reflect-padded at the volume borders), move it
-   to the device in its own dtype and normalise it there;
-2. **predict and blend**: cut the row's tiles, run them through the network in batches and
-   add the weighted predictions into per-slice accumulators on the device (``blending``);
+1. **load**: read the input the row needs (reflect-padded at the volume borders), cut it
+   into the batches of tiles the network gets (in its own dtype: 1 byte per voxel for
+   uint8), move each batch to the device and normalise it there;
+2. **predict and blend**: run the batches through the network and add the weighted
+   predictions into per-slice accumulators on the device (``blending``);
    as soon as no later tile can touch a slice, finish it (divide by its total weight,
    denormalise, cast to the output dtype) and copy it to the host;
-3. **write**: the caller consumes the finished slices (e.g. a writer streaming to disk).
+3. **write**: the caller consumes the finished slices (e.g. a writer streaming to disk). On
+   CPU this stage finishes the slices itself, which takes that numpy work off stage 2.
 
 Pipelined (the default), stages 1 and 2 run in background threads, one row and a few
 slices ahead of the next stage, so reading the next row, running the network on this one
 and writing finished slices overlap. Memory is therefore about (tile depth + 1) float32
-accumulator slices, three rows of input and tile-depth finished slices, independent of the
-number of slices. Pipelined or not, the numbers are the same: each stage does the same
-arithmetic in the same order.
+accumulator slices, three rows of input and tile-depth slices waiting to be written (float32
+accumulators on CPU, output dtype on a device), independent of the number of slices.
+Pipelined or not, the numbers are the same: each stage does the same arithmetic in the same
+order.
 
 A ``region`` restricts the work to the tiles of the *same global grid* that touch it, added
 in the same order, so restoring a volume region by region (e.g. one block per worker) gives
@@ -75,21 +78,21 @@ def restore_slices(
         grid, plan.region, normalizer, output_dtype, device, torch_on_cpu=_TORCH_ON_CPU
     )
     rows = _load_rows(reader, plan, _normaliser(normalizer, predict, blender.on_host), times)
-    stack = (lambda tiles: torch.from_numpy(np.stack(tiles))) if blender.on_host else torch.stack
     with tqdm(total=plan.n_tiles, unit="tile", disable=not progress, desc="restoring") as bar:
         if pipelined:
             rows = in_background(rows, ahead=1, name="vemrestore-load")
-        finished = _predict_and_blend(
-            rows, stack, _tensor_predictor(predict), blender, plan, times, bar
-        )
+        finished = _predict_and_blend(rows, _tensor_predictor(predict), blender, plan, times, bar)
         if pipelined:
             finished = in_background(finished, ahead=grid.z.tile, name="vemrestore-predict")
         try:
-            for host_slice, ready in finished:
+            for z, pending, ready in finished:
                 if ready is not None:
                     ready.synchronize()
+                if blender.on_host:
+                    with times.timing("blend"):
+                        pending = blender.finish(z, pending)
                 with times.timing("write"):
-                    yield host_slice.numpy()
+                    yield pending.numpy()
         finally:
             finished.close()
 
@@ -145,58 +148,73 @@ class _RowPlan:
         return self.region[0].stop
 
 
+Batch = tuple[list[tuple[int, int]], torch.Tensor]
+"""(y, x) starts of a call's tiles and the normalised (call size, D, H, W) float32 batch."""
+
+
 def _load_rows(
     reader: VolumeReader,
     plan: _RowPlan,
-    normalise: Callable[[np.ndarray], torch.Tensor | np.ndarray],
+    normalise: Callable[[np.ndarray], torch.Tensor],
     times: StageTimes,
-) -> Iterator[tuple[int, torch.Tensor | np.ndarray]]:
-    """Stage 1: (z start, normalised float32 (tile D, rows Y, rows X) block on the device).
+) -> Iterator[tuple[int, list[Batch]]]:
+    """Stage 1: (z start, the row's batches on the device, normalised).
 
-    On CPU the block stays a numpy array (see ``blending``: no intra-op threads)."""
+    A short last batch is padded by repeating its last tile (``_RowPlan.call_size``)."""
+    tile_y, tile_x = plan.grid.y.tile, plan.grid.x.tile
+    (y_first, _), (x_first, _) = plan.y_range, plan.x_range
     for z_start in plan.z_starts:
         with times.timing("read"):
             raw = read_padded_block(
                 reader, (z_start, z_start + plan.grid.z.tile), plan.y_range, plan.x_range
             )
         with times.timing("normalise"):
-            block = normalise(raw)
-        yield z_start, block
+            batches = []
+            for first in range(0, len(plan.yx_tiles), plan.batch_size):
+                batch_tiles = plan.yx_tiles[first : first + plan.batch_size]
+                tiles = [
+                    raw[
+                        :,
+                        ys - y_first : ys - y_first + tile_y,
+                        xs - x_first : xs - x_first + tile_x,
+                    ]
+                    for ys, xs in batch_tiles
+                ]
+                tiles += tiles[-1:] * (plan.call_size - len(tiles))
+                batches.append((batch_tiles, normalise(np.stack(tiles))))
+        yield z_start, batches
 
 
 def _predict_and_blend(
-    rows: Iterator[tuple[int, torch.Tensor | np.ndarray]],
-    stack: Callable[[list], torch.Tensor],
+    rows: Iterator[tuple[int, list[Batch]]],
     predict: Callable[[torch.Tensor], torch.Tensor],
     blender: SliceBlender,
     plan: _RowPlan,
     times: StageTimes,
     bar: tqdm,
-) -> Iterator[tuple[torch.Tensor, torch.cuda.Event | None]]:
-    """Stage 2: finished slices on the host, each with the event that marks its copy done."""
-    tile_y, tile_x = plan.grid.y.tile, plan.grid.x.tile
-    (y_first, _), (x_first, _) = plan.y_range, plan.x_range
+) -> Iterator[tuple[int, np.ndarray | torch.Tensor, torch.cuda.Event | None]]:
+    """Stage 2: (z, slice, event) for each slice no later tile touches. On a device the slice
+    is finished there and its copy to the host started (the event marks it done); on the host
+    it is the accumulator, finished by stage 3 (so two threads share the numpy work)."""
     next_slice = plan.region[0].start
     try:
-        for row, (z_start, block) in enumerate(rows):
+        for row, (z_start, batches) in enumerate(rows):
             blender.open_row(z_start)
-            for first in range(0, len(plan.yx_tiles), plan.batch_size):
-                batch_tiles = plan.yx_tiles[first : first + plan.batch_size]
+            for batch_tiles, batch in batches:
                 with times.timing("predict"):
-                    tiles = [
-                        block[:, ys - y_first :, xs - x_first :][:, :tile_y, :tile_x]
-                        for ys, xs in batch_tiles
-                    ]
-                    tiles += tiles[-1:] * (plan.call_size - len(tiles))
-                    predictions = predict(stack(tiles))
+                    predictions = predict(batch)
                 with times.timing("blend"):
                     for (ys, xs), prediction in zip(batch_tiles, predictions, strict=False):
                         blender.add(prediction, z_start, ys, xs)
                 bar.update(len(batch_tiles))
-            del block
+            del batches
             with times.timing("blend"):
                 while next_slice < plan.finished_before(row):
-                    yield _to_host(blender.finish(next_slice))
+                    total = blender.take(next_slice)
+                    if blender.on_host:  # finished by the consumer's thread
+                        yield next_slice, total, None
+                    else:
+                        yield next_slice, *_to_host(blender.finish(next_slice, total))
                     next_slice += 1
     finally:
         rows.close()
@@ -214,10 +232,10 @@ def _to_host(tensor: torch.Tensor) -> tuple[torch.Tensor, torch.cuda.Event | Non
 
 def _normaliser(
     normalizer: Normalizer, predict: BatchPredictor | Predictor, on_host: bool
-) -> Callable[[np.ndarray], torch.Tensor | np.ndarray]:
-    """Raw block -> normalised float32 block on the device (uploaded in its own dtype)."""
+) -> Callable[[np.ndarray], torch.Tensor]:
+    """Raw batch -> normalised float32 batch on the device (uploaded in its own dtype)."""
     if on_host:
-        return normalizer.normalize
+        return lambda raw: torch.from_numpy(normalizer.normalize(raw))
     upload = predict.upload if isinstance(predict, Predictor) else (lambda tensor: tensor)
     return lambda raw: normalize_tensor(upload(torch.from_numpy(raw)), normalizer)
 

@@ -73,3 +73,15 @@ def test_restoring_data_unlike_the_training_input_warns(rng, caplog, tmp_path):
     assert "differ from the model's training input" not in caplog.text
     restore(dark, checkpoint("unlike.pt", [0.3, 0.9]))
     assert "differ from the model's training input (0.30–0.90)" in caplog.text
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_denormalize_in_place_gives_the_same_numbers_and_reuses_the_input(dtype) -> None:
+    normalizer = Normalizer(low=3.0, high=250.0)
+    values = np.random.default_rng(0).uniform(-0.2, 1.2, size=(7, 9)).astype(np.float32)
+    expected = normalizer.denormalize(values, dtype)
+    scratch = values.copy()
+    result = normalizer.denormalize(scratch, dtype, overwrite=True)
+    assert result.dtype == dtype
+    np.testing.assert_array_equal(result, expected)
+    assert not np.array_equal(scratch, values)  # the input held the intermediate values
