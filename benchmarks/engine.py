@@ -228,7 +228,9 @@ def main() -> None:
     parser.add_argument("--before-src", type=Path, help="also run the engine from this src/")
     parser.add_argument("--default-model", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--after-src", type=Path, default=SRC, help=argparse.SUPPRESS)
-    parser.add_argument("--workdir", type=Path, default=Path(__file__).with_name("_work"))
+    parser.add_argument(
+        "--workdir", type=Path, default=Path(__file__).with_name("_work") / "engine"
+    )
     parser.add_argument("--no-record", action="store_true", help="print only, leave RESULTS.md")
     args = parser.parse_args()
     tile = tuple(args.tile) if args.tile else None
