@@ -158,8 +158,8 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true", help="print only, leave RESULTS.md")
     args = parser.parse_args()
 
-    from vemrestore.checkpoint import save_checkpoint
     from vemrestore.config import NormalizationConfig
+    from vemrestore.model_io.checkpoint import save_checkpoint
     from vemrestore.models import create_model
 
     args.workdir.mkdir(parents=True, exist_ok=True)

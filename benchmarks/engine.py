@@ -66,9 +66,12 @@ def _synthetic_volume(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
 
 def _checkpoint(model_name: str, default_model: Path):
     try:
-        from vemrestore.model_files import as_checkpoint
-    except ImportError:  # the engine before the restoration plan (issue 15)
-        from vemrestore.checkpoint import as_checkpoint
+        from vemrestore.model_io.files import as_checkpoint
+    except ImportError:  # before the model_io package (issue 15)
+        try:
+            from vemrestore.model_files import as_checkpoint
+        except ImportError:  # the engine before the restoration plan (issue 15)
+            from vemrestore.checkpoint import as_checkpoint
 
     if model_name == "identity":
         from vemrestore.models import create_model

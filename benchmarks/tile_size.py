@@ -58,7 +58,7 @@ def main() -> None:
     from vemrestore import pretrained, restore
     from vemrestore.config import InferenceConfig
     from vemrestore.geometry import AxisTiling, fitted_tile
-    from vemrestore.model_files import as_checkpoint
+    from vemrestore.model_io.files import as_checkpoint
 
     checkpoint = as_checkpoint(pretrained.DEFAULT_MODEL)
     volume, source = _crop(args.slices, args.plane)

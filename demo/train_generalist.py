@@ -25,9 +25,9 @@ from pathlib import Path
 import tifffile
 import torch
 
-from vemrestore.checkpoint import save_checkpoint
 from vemrestore.config.training import TrainingConfig
-from vemrestore.model_files import load_checkpoint
+from vemrestore.model_io.checkpoint import save_checkpoint
+from vemrestore.model_io.files import load_checkpoint
 from vemrestore.models.registry import create_model
 from vemrestore.pretrained import GENERALIST
 from vemrestore.training.api import TrainResult, resume, train

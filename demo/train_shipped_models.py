@@ -31,7 +31,7 @@ import tifffile
 from vemrestore import restore
 from vemrestore.config.training import TrainingConfig
 from vemrestore.evaluation.scores import volume_quality
-from vemrestore.model_files import load_checkpoint
+from vemrestore.model_io.files import load_checkpoint
 from vemrestore.pretrained import REFERENCE_PROFILE, SELF_SUPERVISED, SUPERVISED
 from vemrestore.simulate import load_profile, simulate_fast_scan
 from vemrestore.training.api import train

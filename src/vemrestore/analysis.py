@@ -29,7 +29,7 @@ from vemrestore.evaluation.report import write_report
 from vemrestore.io import open_volume, write_volume
 from vemrestore.io.atomic import atomic_output, check_output_path
 from vemrestore.io.sampling import Sample, plan_sample, read_sample
-from vemrestore.model_files import ModelSource, as_checkpoint
+from vemrestore.model_io.files import ModelSource, as_checkpoint
 from vemrestore.simulate.calibration import CalibrationFit, calibrate_pair, calibrate_single
 from vemrestore.simulate.figures import plot_calibration, plot_plan
 from vemrestore.simulate.noise import iter_fast_scan, simulate_fast_scan

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from vemrestore.checkpoint import Checkpoint
 from vemrestore.config import DistributedConfig, InferenceConfig, NormalizationConfig
 from vemrestore.data.normalization import fit_normalizer
 from vemrestore.errors import VemRestoreError
@@ -44,7 +43,8 @@ from vemrestore.io import (
     output_format,
     write_volume,
 )
-from vemrestore.model_files import ModelSource, as_checkpoint
+from vemrestore.model_io.checkpoint import Checkpoint
+from vemrestore.model_io.files import ModelSource, as_checkpoint
 from vemrestore.simulate.calibration import calibrate_single
 from vemrestore.types import PathLike
 

@@ -1,6 +1,6 @@
 """Command line of exports: ``vemrestore export CKPT --format bioimageio|torchscript|onnx``.
 
-A thin adapter over ``vemrestore.model_files.export_model``; the exporter libraries are imported
+A thin adapter over ``vemrestore.model_io.files.export_model``; the exporter libraries are imported
 only when the chosen format needs them (missing ones: one ``error:`` line naming the extra).
 """
 
@@ -47,7 +47,7 @@ def export(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary line.")] = False,
 ) -> None:
     """Export a checkpoint, checked against the eager model before it is written."""
-    from vemrestore.model_files import FORMATS, default_output_path, export_model
+    from vemrestore.model_io.files import FORMATS, default_output_path, export_model
 
     with user_errors():
         if format not in FORMATS:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from vemrestore.checkpoint import Checkpoint
 from vemrestore.config import InferenceConfig, LiveConfig
 from vemrestore.data.normalization import fit_normalizer
 from vemrestore.errors import VemRestoreError
@@ -23,7 +22,8 @@ from vemrestore.inference.live import (
 from vemrestore.inference.plan import plan_restoration, tile_grid
 from vemrestore.io.arrivals import SliceArrivals, SliceFormat
 from vemrestore.io.growing import GrowingOutput, open_growing_output
-from vemrestore.model_files import ModelSource, as_checkpoint
+from vemrestore.model_io.checkpoint import Checkpoint
+from vemrestore.model_io.files import ModelSource, as_checkpoint
 from vemrestore.types import PathLike
 
 

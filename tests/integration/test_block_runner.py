@@ -21,11 +21,11 @@ from typer.testing import CliRunner
 
 from vemrestore import restore
 from vemrestore.api import restore_blocks
-from vemrestore.checkpoint import Checkpoint, save_checkpoint
 from vemrestore.cli import app
 from vemrestore.config import DistributedConfig, InferenceConfig, NormalizationConfig
 from vemrestore.errors import VemRestoreError
 from vemrestore.io import open_volume
+from vemrestore.model_io.checkpoint import Checkpoint, save_checkpoint
 from vemrestore.models import create_model
 
 # Worker processes cannot import this test module: ship its model classes by value.

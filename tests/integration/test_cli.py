@@ -12,10 +12,10 @@ import torch
 from typer.testing import CliRunner
 
 from vemrestore.api import restore_key_slices
-from vemrestore.checkpoint import save_checkpoint
 from vemrestore.cli import app
 from vemrestore.config import NormalizationConfig
 from vemrestore.io import open_volume
+from vemrestore.model_io.checkpoint import save_checkpoint
 from vemrestore.models import create_model
 
 runner = CliRunner()

@@ -9,9 +9,9 @@ import tifffile
 from typer.testing import CliRunner
 
 from vemrestore.analysis import TrainingBudget, acquisition_summary, plan_files, plan_summary
-from vemrestore.checkpoint import save_checkpoint
 from vemrestore.cli import app
 from vemrestore.config import NormalizationConfig
+from vemrestore.model_io.checkpoint import save_checkpoint
 from vemrestore.models import create_model
 from vemrestore.simulate import NoiseProfile, save_profile
 from vemrestore.simulate.planner import Plan, PlanRow

@@ -10,9 +10,9 @@ import tifffile
 import torch
 from typer.testing import CliRunner
 
-from vemrestore.checkpoint import save_checkpoint
 from vemrestore.cli import app
 from vemrestore.config import NormalizationConfig
+from vemrestore.model_io.checkpoint import save_checkpoint
 from vemrestore.models import create_model
 
 pytest.importorskip("bioimageio.core")

@@ -22,10 +22,10 @@ from torch import nn
 
 import vemrestore.inference.distributed as distributed
 from vemrestore.api import restore_blocks
-from vemrestore.checkpoint import Checkpoint, save_checkpoint
 from vemrestore.config import DistributedConfig, NormalizationConfig
 from vemrestore.errors import VemRestoreError
 from vemrestore.io.zarr_output import exclusive_run
+from vemrestore.model_io.checkpoint import Checkpoint, save_checkpoint
 from vemrestore.models import create_model
 
 # Worker processes cannot import this test module: ship its model class by value.

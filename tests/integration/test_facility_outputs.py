@@ -8,10 +8,10 @@ import numpy as np
 import tifffile
 from typer.testing import CliRunner
 
-from vemrestore.checkpoint import save_checkpoint
 from vemrestore.cli import app
 from vemrestore.config import NormalizationConfig
 from vemrestore.io import open_volume
+from vemrestore.model_io.checkpoint import save_checkpoint
 from vemrestore.models import create_model
 
 runner = CliRunner()

@@ -209,7 +209,7 @@ def _package_cases(folder: Path, rng: random.Random, count: int):
             case.write_bytes(_mutate_bytes(case.read_bytes(), rng, []))
 
         def load(path=case) -> str:
-            from vemrestore.model_files import load_checkpoint
+            from vemrestore.model_io.files import load_checkpoint
 
             load_checkpoint(path)  # untrusted: TorchScript is never loaded here
             return "ok"

@@ -17,13 +17,13 @@ import torch
 import typer
 from typer.testing import CliRunner
 
-from vemrestore.checkpoint import save_checkpoint
 from vemrestore.cli import app
 from vemrestore.cli_errors import DEBUG_ENV, user_errors
 from vemrestore.config import NormalizationConfig
 from vemrestore.errors import VemRestoreError
 from vemrestore.io import open_volume
-from vemrestore.model_files import load_checkpoint
+from vemrestore.model_io.checkpoint import save_checkpoint
+from vemrestore.model_io.files import load_checkpoint
 from vemrestore.models import create_model
 
 runner = CliRunner()

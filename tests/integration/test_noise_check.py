@@ -8,9 +8,9 @@ import tifffile
 from typer.testing import CliRunner
 
 from vemrestore.api import check_noise
-from vemrestore.checkpoint import save_checkpoint
 from vemrestore.cli import app
 from vemrestore.config import NormalizationConfig
+from vemrestore.model_io.checkpoint import save_checkpoint
 from vemrestore.models import create_model
 from vemrestore.simulate.family import ScanNoise, degrade
 

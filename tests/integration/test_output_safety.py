@@ -13,10 +13,10 @@ import zarr
 from typer.testing import CliRunner
 
 from vemrestore.api import restore_blocks, restore_file
-from vemrestore.checkpoint import save_checkpoint
 from vemrestore.cli import app
 from vemrestore.config import DistributedConfig, NormalizationConfig
 from vemrestore.errors import VemRestoreError
+from vemrestore.model_io.checkpoint import save_checkpoint
 from vemrestore.models import create_model
 
 runner = CliRunner()

@@ -9,7 +9,7 @@ import tifffile
 import torch
 from typer.testing import CliRunner
 
-import vemrestore.model_files
+import vemrestore.model_io.files
 from vemrestore.api import (
     restore,
     restore_array_file,
@@ -17,9 +17,9 @@ from vemrestore.api import (
     restore_key_slices,
     restore_sublattices,
 )
-from vemrestore.checkpoint import save_checkpoint
 from vemrestore.cli import app
 from vemrestore.config import NormalizationConfig
+from vemrestore.model_io.checkpoint import save_checkpoint
 from vemrestore.models import create_model
 
 runner = CliRunner()
@@ -82,7 +82,7 @@ def test_the_array_api_restores_as_denoise_does(tmp_path, acquisition, window, m
 
 
 def test_api_and_cli_agree_on_a_torchscript_export(tmp_path, acquisition) -> None:
-    from vemrestore.model_files import export_model
+    from vemrestore.model_io.files import export_model
 
     source, _ = acquisition
     exported = export_model(
@@ -104,12 +104,12 @@ def test_denoise_opens_the_model_file_once(
     source, _ = acquisition
     model = _model(tmp_path / "model.pt", window, metadata)
     opened: list[Path] = []
-    load = vemrestore.model_files.load_checkpoint
+    load = vemrestore.model_io.files.load_checkpoint
 
     def counted(path, **options):
         opened.append(Path(path))
         return load(path, **options)
 
-    monkeypatch.setattr(vemrestore.model_files, "load_checkpoint", counted)
+    monkeypatch.setattr(vemrestore.model_io.files, "load_checkpoint", counted)
     _denoise(source, tmp_path / "out.tif", "--model", model)  # noise check and summary too
     assert opened == [model]

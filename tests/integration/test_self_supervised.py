@@ -19,7 +19,7 @@ from vemrestore.cli_inspect import inspect_app
 from vemrestore.cli_train import train_app
 from vemrestore.config.training import TrainingConfig, with_self_supervised
 from vemrestore.evaluation.metrics import volume_scores
-from vemrestore.model_files import load_checkpoint
+from vemrestore.model_io.files import load_checkpoint
 from vemrestore.training.api import train
 
 runner = CliRunner()

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from vemrestore.cli_train import config_app, train_app
 from vemrestore.config.training import TrainingConfig, load_training_config
-from vemrestore.model_files import load_checkpoint
+from vemrestore.model_io.files import load_checkpoint
 from vemrestore.training.api import train
 
 runner = CliRunner()

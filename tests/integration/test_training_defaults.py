@@ -11,7 +11,7 @@ import torch
 
 from vemrestore.config.training import load_training_config, with_key_slices, with_self_supervised
 from vemrestore.errors import VemRestoreError
-from vemrestore.model_files import load_checkpoint
+from vemrestore.model_io.files import load_checkpoint
 from vemrestore.pretrained import GENERALIST
 from vemrestore.training.api import train
 

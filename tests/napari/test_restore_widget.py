@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from vemrestore import api
-from vemrestore.checkpoint import save_checkpoint
 from vemrestore.config import InferenceConfig, NormalizationConfig
+from vemrestore.model_io.checkpoint import save_checkpoint
 from vemrestore.models import create_model
 from vemrestore.napari_plugin.restore import RestoreWidget
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vemrestore import api
-from vemrestore.model_files import load_checkpoint
+from vemrestore.model_io.files import load_checkpoint
 from vemrestore.napari_plugin.restore import RestoreWidget
 from vemrestore.napari_plugin.train import TrainWidget
 

@@ -16,9 +16,9 @@ LAYERS = [
     {"config"},
     {"tasks"},
     {"data"},
-    {"checkpoint"},
-    {"export"},
-    {"model_files"},
+    {"model_io.checkpoint"},
+    {"model_io.formats"},
+    {"model_io.files", "model_io"},
     {"inference", "training"},
     {"api", "live"},
     {"analysis"},
@@ -26,7 +26,8 @@ LAYERS = [
     {"__main__", "<root>"},
 ]
 """Bottom to top, as in ARCHITECTURE.md: a unit imports only units of lower layers (and
-itself). ``cli`` is every ``cli*.py`` module."""
+itself). A unit is a top-level module or package of ``vemrestore``, or one of its parts where
+the layers name it (``model_io.checkpoint``). ``cli`` is every ``cli*.py`` module."""
 
 
 def _module_name(path: Path) -> str:
@@ -38,6 +39,9 @@ def _unit(module: str) -> str:
     parts = module.split(".")
     if len(parts) == 1:
         return "<root>"
+    part = ".".join(parts[1:3])
+    if any(part in layer for layer in LAYERS):
+        return part
     return "cli" if parts[1].startswith("cli") else parts[1]
 
 

@@ -23,7 +23,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from vemrestore.checkpoint import Checkpoint
 from vemrestore.config.inference import DEFAULT_BATCH_SIZE
 from vemrestore.data.normalization import Normalizer
 from vemrestore.geometry.blocks import Block
@@ -32,6 +31,7 @@ from vemrestore.inference.engine import restore_slices
 from vemrestore.inference.predictor import Predictor
 from vemrestore.io import VolumeReader, open_volume
 from vemrestore.io.zarr_output import BlockOutput
+from vemrestore.model_io.checkpoint import Checkpoint
 from vemrestore.version import __version__
 
 PROCESS_BASELINE_BYTES = 600 * 2**20

@@ -32,7 +32,6 @@ from distributed.comm import get_address_host
 from distributed.comm.addressing import parse_address, parse_host_port
 from tqdm.auto import tqdm
 
-from vemrestore.checkpoint import Checkpoint
 from vemrestore.config.distributed import DistributedConfig
 from vemrestore.errors import VemRestoreError
 from vemrestore.geometry.blocks import Block, plan_blocks, round_block_shape
@@ -50,6 +49,7 @@ from vemrestore.io import VolumeSpec
 from vemrestore.io.base import error_reason
 from vemrestore.io.zarr_output import BlockOutput, exclusive_run
 from vemrestore.io.zarr_store import DEFAULT_CHUNKS
+from vemrestore.model_io.checkpoint import Checkpoint
 
 DEFAULT_BLOCK = (32, 2048, 2048)
 """About 128 MiB of uint8 output per block: large next to the tile halo, small in memory."""

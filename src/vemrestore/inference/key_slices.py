@@ -22,7 +22,6 @@ from collections.abc import Iterator
 import numpy as np
 from tqdm.auto import tqdm
 
-from vemrestore.checkpoint import Checkpoint
 from vemrestore.config import InferenceConfig
 from vemrestore.data.normalization import fit_normalizer
 from vemrestore.errors import VemRestoreError
@@ -31,6 +30,7 @@ from vemrestore.inference.engine import restore_slices
 from vemrestore.inference.plan import key_window_tiling
 from vemrestore.inference.predictor import Predictor
 from vemrestore.io import ArrayReader, VolumeReader
+from vemrestore.model_io.checkpoint import Checkpoint
 from vemrestore.tasks.key_slices import key_positions
 
 _KEY = -1

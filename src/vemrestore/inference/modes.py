@@ -25,7 +25,6 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from vemrestore.checkpoint import Checkpoint
 from vemrestore.config import InferenceConfig
 from vemrestore.data.normalization import (
     fit_normalizer,
@@ -38,6 +37,7 @@ from vemrestore.inference.key_slices import restore_key_slice_stream
 from vemrestore.inference.plan import RestorationPlan, tile_grid
 from vemrestore.inference.predictor import Predictor
 from vemrestore.io import ArrayReader, VolumeReader
+from vemrestore.model_io.checkpoint import Checkpoint
 
 logger = logging.getLogger(__name__)
 

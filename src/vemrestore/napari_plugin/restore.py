@@ -32,7 +32,7 @@ from vemrestore import api
 from vemrestore.config import InferenceConfig, LiveConfig
 from vemrestore.errors import VemRestoreError
 from vemrestore.live import watch
-from vemrestore.model_files import load_checkpoint
+from vemrestore.model_io.files import load_checkpoint
 from vemrestore.napari_plugin._models import ModelPicker, devices
 from vemrestore.napari_plugin._worker import (
     ProgressClock,

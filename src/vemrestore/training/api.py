@@ -41,7 +41,7 @@ from vemrestore.data.patches import TrainingVolumes, split_regions
 from vemrestore.errors import VemRestoreError
 from vemrestore.evaluation.noise import inspect_noise
 from vemrestore.io import VolumeSpec, write_volume
-from vemrestore.model_files import load_checkpoint
+from vemrestore.model_io.files import load_checkpoint
 from vemrestore.models import create_model
 from vemrestore.pretrained import GENERALIST
 from vemrestore.simulate.calibration import calibrate_single

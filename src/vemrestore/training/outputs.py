@@ -25,8 +25,8 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from vemrestore.checkpoint import save_checkpoint
 from vemrestore.config import NormalizationConfig
+from vemrestore.model_io.checkpoint import save_checkpoint
 from vemrestore.training.module import RestorationModule
 
 CSV_COLUMNS = (

@@ -3,10 +3,10 @@ import pytest
 from pydantic import ValidationError
 
 from vemrestore.api import restore
-from vemrestore.checkpoint import save_checkpoint
 from vemrestore.config import NormalizationConfig
 from vemrestore.data.normalization import Normalizer, dtype_range, fit_normalizer
 from vemrestore.io.base import ArrayReader
+from vemrestore.model_io.checkpoint import save_checkpoint
 from vemrestore.models import create_model
 
 

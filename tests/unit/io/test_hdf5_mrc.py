@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from vemrestore.api import restore_file
-from vemrestore.checkpoint import save_checkpoint
 from vemrestore.config import NormalizationConfig
 from vemrestore.errors import VemRestoreError
 from vemrestore.io import VolumeSpec, open_volume, write_volume
+from vemrestore.model_io.checkpoint import save_checkpoint
 from vemrestore.models import create_model
 
 

@@ -11,9 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-from vemrestore.checkpoint import save_checkpoint
 from vemrestore.config import NormalizationConfig
-from vemrestore.model_files import load_checkpoint
+from vemrestore.model_io.checkpoint import save_checkpoint
+from vemrestore.model_io.files import load_checkpoint
 from vemrestore.models import create_model, list_models
 
 SMALL_PARAMS: dict[str, dict[str, int]] = {

@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from vemrestore.cli import app
 from vemrestore.errors import VemRestoreError
-from vemrestore.export.load import MAX_RDF_BYTES
-from vemrestore.model_files import export_model, load_checkpoint
+from vemrestore.model_io.files import export_model, load_checkpoint
+from vemrestore.model_io.formats.load import MAX_RDF_BYTES
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
 
@@ -150,7 +150,7 @@ def test_zip_bomb_description_is_refused_before_it_is_read(tmp_path):
 
 def test_zip_bomb_weights_are_refused_before_extraction(tmp_path, monkeypatch):
     """The cap is checked on the declared size, before a byte is written to disk."""
-    import vemrestore.export.load as loader
+    import vemrestore.model_io.formats.load as loader
 
     marker = tmp_path / "marker"
     package = torchscript_only_package(tmp_path / "zoo.zip", marker)

@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from vemrestore.checkpoint import save_checkpoint
 from vemrestore.config import NormalizationConfig
 from vemrestore.errors import VemRestoreError
-from vemrestore.model_files import load_checkpoint
+from vemrestore.model_io.checkpoint import save_checkpoint
+from vemrestore.model_io.files import load_checkpoint
 from vemrestore.models import create_model
 
 

@@ -22,9 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from vemrestore.checkpoint import Checkpoint
 from vemrestore.errors import VemRestoreError
-from vemrestore.export.common import (
+from vemrestore.io.atomic import atomic_output
+from vemrestore.model_io.checkpoint import Checkpoint
+from vemrestore.model_io.formats.common import (
     DESCRIPTION_KEY,
     check_against_eager,
     check_inputs,
@@ -35,7 +36,6 @@ from vemrestore.export.common import (
     size_multiple,
     tile_normalizer,
 )
-from vemrestore.io.atomic import atomic_output
 from vemrestore.models.common import pad_to_multiple
 
 logger = logging.getLogger(__name__)

@@ -18,11 +18,11 @@ import torch
 import yaml
 
 import vemrestore
-from vemrestore.checkpoint import save_checkpoint
 from vemrestore.config import NormalizationConfig
 from vemrestore.errors import VemRestoreError
-from vemrestore.export.common import TOLERANCE, check_against_eager
-from vemrestore.model_files import default_output_path, export_model, load_checkpoint
+from vemrestore.model_io.checkpoint import save_checkpoint
+from vemrestore.model_io.files import default_output_path, export_model, load_checkpoint
+from vemrestore.model_io.formats.common import TOLERANCE, check_against_eager
 from vemrestore.models import create_model
 
 onnx = pytest.importorskip("onnx")

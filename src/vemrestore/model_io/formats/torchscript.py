@@ -2,7 +2,7 @@
 
 A TorchScript file is a program: loading one runs code it carries. vemrestore writes its own
 files with nothing but the network, but loads any ``.torchscript.pt`` only when the user says
-they trust it (``vemrestore.export.load``).
+they trust it (``vemrestore.model_io.formats.load``).
 
 ``torch.jit.script`` (not ``trace``) is used: both are deprecated in PyTorch 2.x, but only
 scripting keeps the networks' size-dependent padding, so the file restores tiles of any
@@ -22,9 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from vemrestore.checkpoint import Checkpoint
 from vemrestore.errors import VemRestoreError
-from vemrestore.export.common import (
+from vemrestore.io.atomic import atomic_output
+from vemrestore.model_io.checkpoint import Checkpoint
+from vemrestore.model_io.formats.common import (
     DESCRIPTION_KEY,
     check_against_eager,
     check_inputs,
@@ -34,7 +35,6 @@ from vemrestore.export.common import (
     size_multiple,
     tile_normalizer,
 )
-from vemrestore.io.atomic import atomic_output
 
 
 class ScriptedNetwork(nn.Module):

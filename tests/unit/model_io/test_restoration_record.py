@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from vemrestore.checkpoint import save_checkpoint
 from vemrestore.config import NormalizationConfig
 from vemrestore.config.restoration import RestorationSpec
-from vemrestore.model_files import export_model, load_checkpoint
+from vemrestore.model_io.checkpoint import save_checkpoint
+from vemrestore.model_io.files import export_model, load_checkpoint
 from vemrestore.models import create_model
 
 PRETRAINED = Path(__file__).parents[3] / "src" / "vemrestore" / "pretrained"

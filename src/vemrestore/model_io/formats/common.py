@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from vemrestore.checkpoint import Checkpoint
 from vemrestore.config import NormalizationConfig
 from vemrestore.config.restoration import RestorationSpec
 from vemrestore.data.normalization import Normalizer, dtype_range
 from vemrestore.errors import VemRestoreError
+from vemrestore.model_io.checkpoint import Checkpoint
 from vemrestore.version import __version__
 
 logger = logging.getLogger(__name__)

@@ -17,18 +17,18 @@ from typing import Literal, get_args
 
 from torch import nn
 
-from vemrestore.checkpoint import Checkpoint, load_native_checkpoint
 from vemrestore.config import NormalizationConfig
 from vemrestore.errors import VemRestoreError
-from vemrestore.export.common import (
+from vemrestore.io.atomic import check_output_path
+from vemrestore.model_io.checkpoint import Checkpoint, load_native_checkpoint
+from vemrestore.model_io.formats.common import (
     SUPPORTED_DTYPES,
     TEST_TILE_SIZE,
     make_test_tile,
     model_window,
     size_multiple,
 )
-from vemrestore.export.load import is_exported_model, load_exported_model
-from vemrestore.io.atomic import check_output_path
+from vemrestore.model_io.formats.load import is_exported_model, load_exported_model
 from vemrestore.types import PathLike
 
 logger = logging.getLogger(__name__)
@@ -118,14 +118,14 @@ def export_model(
     raw_tile = make_test_tile(model_window(loaded.model), tile_size, input_dtype)
     logger.info("exporting %s to %s (%s)", checkpoint, out_path, format)
     if format == "torchscript":
-        from vemrestore.export.torchscript import export_torchscript
+        from vemrestore.model_io.formats.torchscript import export_torchscript
 
         return export_torchscript(loaded, out_path, raw_tile, overwrite)
     if format == "onnx":
-        from vemrestore.export.onnx import export_onnx
+        from vemrestore.model_io.formats.onnx import export_onnx
 
         return export_onnx(loaded, out_path, raw_tile, overwrite)
-    from vemrestore.export.bioimageio import export_bioimageio
+    from vemrestore.model_io.formats.bioimageio import export_bioimageio
 
     return export_bioimageio(loaded, out_path, raw_tile, overwrite, authors)
 

@@ -35,13 +35,13 @@ import numpy as np
 import yaml
 from torch import nn
 
-from vemrestore.checkpoint import Checkpoint, load_native_checkpoint
 from vemrestore.config import NormalizationConfig
 from vemrestore.data.normalization import dtype_range
 from vemrestore.errors import VemRestoreError
-from vemrestore.export.bioimageio import NATIVE_CHECKPOINT_NAME
-from vemrestore.export.onnx import OnnxNetwork, load_onnx
-from vemrestore.export.torchscript import ScriptedNetwork, load_scripted, load_torchscript
+from vemrestore.model_io.checkpoint import Checkpoint, load_native_checkpoint
+from vemrestore.model_io.formats.bioimageio import NATIVE_CHECKPOINT_NAME
+from vemrestore.model_io.formats.onnx import OnnxNetwork, load_onnx
+from vemrestore.model_io.formats.torchscript import ScriptedNetwork, load_scripted, load_torchscript
 from vemrestore.models.common import MAX_WINDOW
 
 RDF_NAMES = ("rdf.yaml", "bioimageio.yaml")

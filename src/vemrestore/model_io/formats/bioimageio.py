@@ -14,7 +14,7 @@ normalised 0..1 values; both are stated in the package README.
 
 Weights: TorchScript (the original entry) and ONNX (converted from it, only if it exports and
 matches eager). The native vemrestore checkpoint is attached, so vemrestore reloads exactly
-what was trained (``vemrestore.export.load``).
+what was trained (``vemrestore.model_io.formats.load``).
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ import numpy as np
 import torch
 from pydantic import ValidationError
 
-from vemrestore.checkpoint import Checkpoint, save_checkpoint
 from vemrestore.data.normalization import dtype_range
 from vemrestore.errors import VemRestoreError
-from vemrestore.export.common import (
+from vemrestore.io.atomic import atomic_output
+from vemrestore.model_io.checkpoint import Checkpoint, save_checkpoint
+from vemrestore.model_io.formats.common import (
     EXPORT_EXTRA_HINT,
     eager_output,
     model_window,
@@ -42,9 +43,8 @@ from vemrestore.export.common import (
     size_multiple,
     tile_normalizer,
 )
-from vemrestore.export.onnx import write_onnx
-from vemrestore.export.torchscript import write_torchscript
-from vemrestore.io.atomic import atomic_output
+from vemrestore.model_io.formats.onnx import write_onnx
+from vemrestore.model_io.formats.torchscript import write_torchscript
 from vemrestore.version import __version__
 
 logger = logging.getLogger(__name__)

@@ -114,7 +114,7 @@ def load_native_checkpoint(path: PathLike) -> Checkpoint:
     """Rebuild the model saved at ``path`` by ``save_checkpoint``; refuse other files.
 
     Files of any type (exports, bioimage.io packages) load with
-    ``vemrestore.model_files.load_model``.
+    ``vemrestore.model_io.files.load_model``.
     """
     path = Path(path)
     if not path.is_file():
