@@ -24,8 +24,8 @@ import tifffile
 import torch
 from results import machine_info, update_section
 
+from vemrestore.api.live import watch
 from vemrestore.config import LiveConfig
-from vemrestore.live import watch
 from vemrestore.pretrained import DEFAULT_MODEL
 
 SLICE = (2048, 2048)

@@ -26,7 +26,7 @@ import tifffile
 import torch
 from results import machine_info, update_section
 
-from vemrestore.analysis import (
+from vemrestore.api.analysis import (
     TrainingBudget,
     acquisition_summary,
     model_restorer,

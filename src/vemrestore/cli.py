@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from vemrestore import api
+from vemrestore.api.live import watch as watch_acquisition
 from vemrestore.cli_analysis import register_analysis_commands
 from vemrestore.cli_errors import enable_debug, user_errors
 from vemrestore.cli_export import export
@@ -31,7 +32,6 @@ from vemrestore.cli_options import (
 from vemrestore.cli_train import config_app, train_app
 from vemrestore.config import DistributedConfig, InferenceConfig, LiveConfig
 from vemrestore.errors import VemRestoreError
-from vemrestore.live import watch as watch_acquisition
 from vemrestore.model_io.checkpoint import Checkpoint
 from vemrestore.model_io.files import as_checkpoint
 from vemrestore.pretrained import DEFAULT_MODEL

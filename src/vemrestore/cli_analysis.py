@@ -1,6 +1,6 @@
 """Command line of the analysis tools: ``simulate``, ``calibrate``, ``evaluate``, ``plan``.
 
-Thin: parse options, call ``vemrestore.analysis``, print. Registered on the main app by
+Thin: parse options, call ``vemrestore.api.analysis``, print. Registered on the main app by
 ``register_analysis_commands``.
 """
 
@@ -56,7 +56,7 @@ def simulate(
     overwrite: Overwrite = False,
 ) -> None:
     """Simulate a K-times faster SEM scan of a volume (shot, read noise, x blur, jitter)."""
-    from vemrestore.analysis import simulate_file
+    from vemrestore.api.analysis import simulate_file
     from vemrestore.pretrained import REFERENCE_PROFILE
 
     with user_errors():
@@ -86,7 +86,7 @@ def calibrate(
     overwrite: Overwrite = False,
 ) -> None:
     """Estimate a noise profile from a fast/slow pair, or from a single noisy volume."""
-    from vemrestore.analysis import calibrate_files
+    from vemrestore.api.analysis import calibrate_files
 
     with user_errors():
         if speedup is not None and slow is None:
@@ -134,7 +134,7 @@ def evaluate(
 ) -> None:
     """PSNR/SSIM, Fourier ring correlation and resolution, beside a Gaussian baseline;
     writes report.md and figures."""
-    from vemrestore.analysis import evaluate_files
+    from vemrestore.api.analysis import evaluate_files
 
     with user_errors():
         set_threads(threads)
@@ -214,7 +214,7 @@ def plan(
     threads: Threads = None,
 ) -> None:
     """Find the largest scan speed-up whose restoration still reaches a target SSIM."""
-    from vemrestore.analysis import (
+    from vemrestore.api.analysis import (
         TrainingBudget,
         acquisition_summary,
         plan_files,

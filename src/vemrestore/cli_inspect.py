@@ -39,7 +39,7 @@ def noise(
 
     Exit code 0 when uniform, 1 when not (2 for errors).
     """
-    from vemrestore.analysis import read_sampled
+    from vemrestore.api.analysis import read_sampled
     from vemrestore.evaluation.noise import inspect_noise, plot_noise_report
     from vemrestore.io.atomic import atomic_output, check_output_path
 

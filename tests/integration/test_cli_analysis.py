@@ -8,7 +8,7 @@ import pytest
 import tifffile
 from typer.testing import CliRunner
 
-from vemrestore.analysis import TrainingBudget, acquisition_summary, plan_files, plan_summary
+from vemrestore.api.analysis import TrainingBudget, acquisition_summary, plan_files, plan_summary
 from vemrestore.cli import app
 from vemrestore.config import NormalizationConfig
 from vemrestore.model_io.checkpoint import save_checkpoint

@@ -14,11 +14,11 @@ import zarr
 from typer.testing import CliRunner
 
 from vemrestore import api
+from vemrestore.api.live import watch
 from vemrestore.cli import app
 from vemrestore.config import InferenceConfig, LiveConfig, NormalizationConfig
 from vemrestore.errors import VemRestoreError
 from vemrestore.io import open_volume
-from vemrestore.live import watch
 from vemrestore.model_io.checkpoint import save_checkpoint
 from vemrestore.models import create_model
 

@@ -20,8 +20,8 @@ LAYERS = [
     {"model_io.formats"},
     {"model_io.files", "model_io"},
     {"inference", "training"},
-    {"api", "live"},
-    {"analysis"},
+    {"api.restoration", "api.live"},
+    {"api.analysis", "api"},
     {"cli", "napari_plugin"},
     {"__main__", "<root>"},
 ]

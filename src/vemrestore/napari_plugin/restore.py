@@ -29,9 +29,9 @@ from magicgui.widgets import (
 )
 
 from vemrestore import api
+from vemrestore.api.live import watch
 from vemrestore.config import InferenceConfig, LiveConfig
 from vemrestore.errors import VemRestoreError
-from vemrestore.live import watch
 from vemrestore.model_io.files import load_checkpoint
 from vemrestore.napari_plugin._models import ModelPicker, devices
 from vemrestore.napari_plugin._worker import (

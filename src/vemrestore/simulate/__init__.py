@@ -1,6 +1,6 @@
 """Fast-scan simulation, noise calibration and the acquisition planner (numpy in, numpy out).
 
-File-level entry points (what the CLI calls) live in ``vemrestore.analysis``.
+File-level entry points (what the CLI calls) live in ``vemrestore.api.analysis``.
 """
 
 from vemrestore.simulate.calibration import CalibrationFit, calibrate_pair, calibrate_single

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from vemrestore.api import restore
+from vemrestore.api.restoration import restore
 from vemrestore.config import InferenceConfig
 from vemrestore.config.training import TrainingConfig
 from vemrestore.errors import VemRestoreError

@@ -1,15 +1,6 @@
-"""The documented Python entry points. They wire the layers together and hold no maths.
-
-Typical use::
-
-    import numpy as np
-    import vemrestore
-
-    restored = vemrestore.restore(noisy_volume, "model.pt")          # numpy in, numpy out
-    vemrestore.restore_file("fast.tif", "restored.tif", "model.pt")  # any size, streamed
-    vemrestore.api.restore_sublattices(noisy_volume, "self_supervised.pt")  # 2x2 sub-lattices
-    vemrestore.api.restore_blocks("scan.zarr", "restored.zarr", "model.pt")  # Dask, resumable
-    vemrestore.live.watch("acquisition/", "restored.zarr", "model.pt")  # while acquiring
+"""Restoration entry points: numpy arrays, files of any size, key slices, sub-lattices, Dask
+blocks; the noise check and volume facts the command line shows. They wire ``model_io``,
+``inference.plan`` and the engine together and hold no maths.
 """
 
 from __future__ import annotations
