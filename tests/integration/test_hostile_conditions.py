@@ -18,7 +18,7 @@ import typer
 from typer.testing import CliRunner
 
 from vemrestore.cli import app
-from vemrestore.cli_errors import DEBUG_ENV, user_errors
+from vemrestore.cli.errors import DEBUG_ENV, user_errors
 from vemrestore.config import NormalizationConfig
 from vemrestore.errors import VemRestoreError
 from vemrestore.io import open_volume

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from vemrestore import restore
 from vemrestore.api import restore_sublattices
 from vemrestore.cli import app
-from vemrestore.cli_inspect import inspect_app
-from vemrestore.cli_train import train_app
+from vemrestore.cli.inspect import inspect_app
+from vemrestore.cli.train import train_app
 from vemrestore.config.training import TrainingConfig, with_self_supervised
 from vemrestore.evaluation.metrics import volume_scores
 from vemrestore.model_io.files import load_checkpoint

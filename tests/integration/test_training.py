@@ -10,7 +10,7 @@ import typer
 from lightning import Callback
 from typer.testing import CliRunner
 
-from vemrestore.cli_train import config_app, train_app
+from vemrestore.cli.train import config_app, train_app
 from vemrestore.config.training import TrainingConfig, load_training_config
 from vemrestore.model_io.files import load_checkpoint
 from vemrestore.training.api import train

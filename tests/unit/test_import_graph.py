@@ -27,7 +27,7 @@ LAYERS = [
 ]
 """Bottom to top, as in ARCHITECTURE.md: a unit imports only units of lower layers (and
 itself). A unit is a top-level module or package of ``vemrestore``, or one of its parts where
-the layers name it (``model_io.checkpoint``). ``cli`` is every ``cli*.py`` module."""
+the layers name it (``model_io.checkpoint``)."""
 
 
 def _module_name(path: Path) -> str:
@@ -42,7 +42,7 @@ def _unit(module: str) -> str:
     part = ".".join(parts[1:3])
     if any(part in layer for layer in LAYERS):
         return part
-    return "cli" if parts[1].startswith("cli") else parts[1]
+    return parts[1]
 
 
 def _imports() -> dict[str, set[str]]:

@@ -1,7 +1,7 @@
 """File-level entry points of the analysis tools: simulate, calibrate, evaluate, plan.
 
 They open and write files and wire ``vemrestore.simulate`` and ``vemrestore.evaluation``
-(numpy in, numpy out) to models and training; the CLI (``cli_analysis``) only parses and
+(numpy in, numpy out) to models and training; the CLI (``cli.analysis``) only parses and
 prints. calibrate and evaluate read a bounded sample of large volumes (``io.sampling``: the
 same evenly spaced slices of every volume compared); plan reads its pilot whole (pilots are
 small); ``simulate_file`` streams slice by slice. Every output appears atomically.

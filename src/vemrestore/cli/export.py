@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from vemrestore.cli_errors import user_errors
+from vemrestore.cli.errors import user_errors
 from vemrestore.errors import VemRestoreError
 
 

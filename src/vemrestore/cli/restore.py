@@ -1,11 +1,10 @@
-"""The ``vemrestore`` command: parse, call ``vemrestore.api``, map errors to exit codes.
-
-User mistakes (bad files, paths, options) print one ``error: ...`` line and exit with code 2.
+"""``vemrestore denoise`` and ``vemrestore watch``: restore a volume, or slices while the
+microscope writes them. Which restoration a model needs is the API's decision
+(``api.plan_file``); these commands parse, ask it, call the API and report.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import signal
 import threading
@@ -16,27 +15,20 @@ import typer
 
 from vemrestore import api
 from vemrestore.api.live import watch as watch_acquisition
-from vemrestore.cli_analysis import register_analysis_commands
-from vemrestore.cli_errors import enable_debug, user_errors
-from vemrestore.cli_export import export
-from vemrestore.cli_inspect import inspect_app
-from vemrestore.cli_options import (
+from vemrestore.cli.errors import user_errors
+from vemrestore.cli.options import (
     Output,
     Overwrite,
     Quiet,
     Threads,
     one_output,
-    quiet_libraries,
-    show_vemrestore_warnings,
 )
-from vemrestore.cli_train import config_app, train_app
 from vemrestore.config import DistributedConfig, InferenceConfig, LiveConfig
 from vemrestore.errors import VemRestoreError
 from vemrestore.model_io.checkpoint import Checkpoint
 from vemrestore.model_io.files import as_checkpoint
 from vemrestore.pretrained import DEFAULT_MODEL
 from vemrestore.threads import set_threads
-from vemrestore.version import __version__
 
 BLOCKS = "Block-wise runs (.zarr output)"
 KEY_SLICES = "Key-slice acquisitions"
@@ -55,13 +47,6 @@ SliceFormatOption = Annotated[
     str, typer.Option(help="Slice file type when OUTPUT is a folder: tif or png.")
 ]
 OverwriteOption = Annotated[bool, typer.Option(help="Replace OUTPUT if it exists.")]
-
-app = typer.Typer(
-    help="Fast-Scan, AI-Restore: restore noisy fast-scan volume EM.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
 
 
 def _triple(option: str, text: str | None) -> tuple[int, int, int] | None:
@@ -106,33 +91,6 @@ def _inference_config(tile: str | None, overlap: str | None, **settings: Any) ->
     )
 
 
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"vemrestore {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
-    ] = False,
-    debug: Annotated[
-        bool, typer.Option("--debug", help="Show tracebacks of unexpected errors.")
-    ] = False,
-) -> None:
-    """Fast-Scan, AI-Restore: restore noisy fast-scan volume EM."""
-    if debug:
-        enable_debug()
-    # library chatter is noise to a microscopist; what matters, vemrestore says itself.
-    # tifffile's log lines about damaged files would come before (and say less than) the
-    # reader's own error line.
-    quiet_libraries()
-    logging.getLogger("tifffile").setLevel(logging.CRITICAL)
-    show_vemrestore_warnings()
-
-
-@app.command()
 def denoise(
     input_path: Annotated[
         Path, typer.Argument(metavar="INPUT", help="TIFF, .zarr, or slice folder.")
@@ -397,7 +355,6 @@ def _denoise_in_blocks(
         typer.echo(f"wrote {summary.output}: {summary.total} blocks{resumed}", err=True)
 
 
-@app.command()
 def watch(
     input_dir: Annotated[
         Path, typer.Argument(metavar="IN_DIR", help="Folder the microscope writes slices into.")
@@ -472,73 +429,3 @@ def watch(
     if not quiet:
         resumed = f" ({run.resumed_from} from an earlier run)" if run.resumed_from else ""
         typer.echo(f"wrote {output_path}: {run.slices} slices{resumed}", err=True)
-
-
-@app.command()
-def info(
-    input_path: Annotated[
-        Path, typer.Argument(metavar="INPUT", help="TIFF, .zarr, or slice folder.")
-    ],
-    array: Annotated[str | None, typer.Option(help="Array to read inside a Zarr group.")] = None,
-    allow_gaps: Annotated[
-        bool, typer.Option(help="Read a slice folder with gaps or duplicates in its numbering.")
-    ] = False,
-) -> None:
-    """Show shape, dtype, voxel size, chunking and value range of a volume."""
-    with user_errors():
-        details = api.volume_info(input_path, array=array, allow_gaps=allow_gaps)
-    width = max(len(key) for key in details)
-    for key, value in details.items():
-        typer.echo(f"{key:<{width}}  {value}")
-
-
-app.add_typer(train_app, name="train")
-app.add_typer(config_app, name="config")
-app.command("export")(export)
-register_analysis_commands(app)
-app.add_typer(inspect_app, name="inspect")
-
-
-def command() -> Any:
-    """The ``vemrestore`` command with help a facility user can read: value options show a
-    plain word (PATH, N, NUMBER, TEXT) instead of Python type names, flags show none."""
-    root = typer.main.get_command(app)
-    _plain_help(root)
-    return root
-
-
-def _plain_help(node: Any) -> None:
-    for param in node.params:
-        if param.param_type_name == "argument":
-            param.display_type_rich = lambda ctx: None  # the name column says it already
-        elif param.metavar is None:
-            param.metavar = _plain_word(param)
-    original = node.get_help_option
-
-    def help_option(ctx: Any) -> Any:
-        option = original(ctx)
-        if option is not None:
-            option.metavar = ""
-        return option
-
-    node.get_help_option = help_option
-    for child in getattr(node, "commands", {}).values():
-        _plain_help(child)
-
-
-def _plain_word(param: Any) -> str:
-    if getattr(param, "is_flag", False):
-        return ""
-    described = getattr(param, "type_descriptor", None)
-    name = param.bare_type().lower() if described is not None else ""
-    word = "TEXT"
-    for key, plain in (("path", "PATH"), ("int", "N"), ("float", "NUMBER")):
-        if key in name:
-            word = plain
-            break
-    return f"{word} ..." if described is not None and described.is_list else word
-
-
-def main() -> None:
-    """Console-script entry point."""
-    command()()

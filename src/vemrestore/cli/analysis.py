@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 
-from vemrestore.cli_errors import user_errors
-from vemrestore.cli_options import (
+from vemrestore.cli.errors import user_errors
+from vemrestore.cli.options import (
     OldOutput,
     Overwrite,
     Quiet,

@@ -1,6 +1,8 @@
-"""Command line of data inspection: ``vemrestore inspect noise VOLUME``.
+"""Command line of data inspection: ``vemrestore info INPUT`` and ``vemrestore inspect noise
+VOLUME``.
 
-A thin adapter: read the volume, call ``vemrestore.evaluation.noise``, print and plot.
+A thin adapter: read the volume, call ``vemrestore.api.volume_info`` or
+``vemrestore.evaluation.noise``, print and plot.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from vemrestore.cli_errors import user_errors
+from vemrestore.cli.errors import user_errors
 from vemrestore.errors import VemRestoreError
 
 inspect_app = typer.Typer(help="Inspect volumes before training.", no_args_is_help=True)
@@ -67,3 +69,22 @@ def noise(
     typer.echo(f"plot: {plot}")
     if not report.uniform:
         raise typer.Exit(1)
+
+
+def info(
+    input_path: Annotated[
+        Path, typer.Argument(metavar="INPUT", help="TIFF, .zarr, or slice folder.")
+    ],
+    array: Annotated[str | None, typer.Option(help="Array to read inside a Zarr group.")] = None,
+    allow_gaps: Annotated[
+        bool, typer.Option(help="Read a slice folder with gaps or duplicates in its numbering.")
+    ] = False,
+) -> None:
+    """Show shape, dtype, voxel size, chunking and value range of a volume."""
+    from vemrestore.api import volume_info
+
+    with user_errors():
+        details = volume_info(input_path, array=array, allow_gaps=allow_gaps)
+    width = max(len(key) for key in details)
+    for key, value in details.items():
+        typer.echo(f"{key:<{width}}  {value}")
