@@ -219,7 +219,7 @@ def fine_tune(
     """Fine-tune the generalist for ``minutes`` wall-clock, then restore ``noisy`` with it."""
     from vemrestore import restore
     from vemrestore.config.training import TrainingConfig
-    from vemrestore.training.api import train
+    from vemrestore.training.run import train
 
     work.mkdir(parents=True, exist_ok=True)
     common = {

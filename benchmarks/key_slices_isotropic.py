@@ -37,7 +37,7 @@ from vemrestore.api import restore_key_slices
 from vemrestore.config.training import TrainingConfig, with_key_slices
 from vemrestore.pretrained import GENERALIST
 from vemrestore.tasks.key_slices import key_positions, simulate_key_slices
-from vemrestore.training.api import train
+from vemrestore.training.run import train
 
 TRAIN = "neuroproof_fibsem_medulla_sample1_250x250x250.tif"
 TEST = "neuroproof_fibsem_medulla_sample2_250x250x250.tif"

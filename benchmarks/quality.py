@@ -144,7 +144,7 @@ def train_vemrestore(
 ) -> tuple[str, dict]:
     """Train one vemrestore model for ``minutes``; returns (best checkpoint, summary)."""
     from vemrestore.config.training import TrainingConfig, with_key_slices
-    from vemrestore.training.api import train
+    from vemrestore.training.run import train
 
     common = {
         "model": {"name": model},

@@ -36,7 +36,7 @@ from vemrestore.api import restore_sublattices
 from vemrestore.config.training import TrainingConfig, with_self_supervised
 from vemrestore.evaluation.metrics import volume_scores
 from vemrestore.evaluation.noise import inspect_noise
-from vemrestore.training.api import TrainResult, train
+from vemrestore.training.run import TrainResult, train
 
 SEM = TRAIN.parent / "emdiffuse_mouse_cortex_sem_noisy_1x1600x1600_uint16.tif"
 FIGURES = Path(__file__).with_name("figures")

@@ -28,7 +28,7 @@ from vemrestore.api import restore_key_slices
 from vemrestore.config.training import TrainingConfig, with_key_slices
 from vemrestore.evaluation.metrics import volume_scores
 from vemrestore.tasks.key_slices import key_positions, simulate_key_slices
-from vemrestore.training.api import train
+from vemrestore.training.run import train
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TRAIN = DATA / "isbi2012_sstem_train_30x512x512.tif"

@@ -30,7 +30,7 @@ from vemrestore.model_io.checkpoint import save_checkpoint
 from vemrestore.model_io.files import load_checkpoint
 from vemrestore.models.registry import create_model
 from vemrestore.pretrained import GENERALIST
-from vemrestore.training.api import TrainResult, resume, train
+from vemrestore.training.run import TrainResult, resume, train
 
 SOURCES = (
     "isbi2012_sstem_train_30x512x512.tif",

@@ -34,7 +34,7 @@ from vemrestore.evaluation.scores import volume_quality
 from vemrestore.model_io.files import load_checkpoint
 from vemrestore.pretrained import REFERENCE_PROFILE, SELF_SUPERVISED, SUPERVISED
 from vemrestore.simulate import load_profile, simulate_fast_scan
-from vemrestore.training.api import train
+from vemrestore.training.run import train
 
 TRAIN = "isbi2012_sstem_train_30x512x512.tif"
 TEST = "isbi2012_sstem_test_30x512x512.tif"

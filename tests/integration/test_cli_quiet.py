@@ -88,11 +88,11 @@ def test_a_training_run_writes_only_its_own_lines_to_stderr(pair, tmp_path: Path
 
 
 def test_the_python_api_trains_without_library_chatter(pair, tmp_path: Path) -> None:
-    """``training.api.train`` behaves as the CLI: no Lightning banners, tips or warnings."""
+    """``training.run.train`` behaves as the CLI: no Lightning banners, tips or warnings."""
     fast, slow = pair
     script = f"""
 from vemrestore.config.training import TrainingConfig
-from vemrestore.training.api import train
+from vemrestore.training.run import train
 config = TrainingConfig(
     data={{"pairs": [{{"fast": {str(fast)!r}, "slow": {str(slow)!r}}}]}},
     steps=2, steps_per_epoch=1, batch_size=1, validation={{"patches": 1}},

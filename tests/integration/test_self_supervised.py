@@ -20,7 +20,7 @@ from vemrestore.cli.train import train_app
 from vemrestore.config.training import TrainingConfig, with_self_supervised
 from vemrestore.evaluation.metrics import volume_scores
 from vemrestore.model_io.files import load_checkpoint
-from vemrestore.training.api import train
+from vemrestore.training.run import train
 
 runner = CliRunner()
 cli = typer.Typer()  # mounted as the main CLI mounts them
@@ -127,7 +127,7 @@ def test_training_warns_about_non_uniform_noise_and_strict_refuses(
     assert refused.exit_code == 2
     assert "patchy.tif: noise is not uniform" in refused.output
     assert "outlier slices 10-15" in refused.output
-    with caplog.at_level(logging.WARNING, logger="vemrestore.training.api"):
+    with caplog.at_level(logging.WARNING, logger="vemrestore.training.run"):
         warned = runner.invoke(cli, [*args, "--out", str(tmp_path / "b"), *sets])
     assert warned.exit_code == 0, warned.output
     assert any("noise is not uniform" in r.getMessage() for r in caplog.records)
@@ -194,7 +194,7 @@ def test_normalize_drift_flattens_brightness_drift_before_training(
     tifffile.imwrite(tmp_path / "drift.tif", _noisy(clean * 0.8 + drift))
     args = ["train", "self-supervised", "--noisy", str(tmp_path / "drift.tif"), "--quiet"]
     sets = ["--set", "patch_size=[16,16]", "--set", "steps_per_epoch=2", "--steps", "2"]
-    with caplog.at_level(logging.INFO, logger="vemrestore.training.api"):
+    with caplog.at_level(logging.INFO, logger="vemrestore.training.run"):
         plain = runner.invoke(cli, [*args, "--out", str(tmp_path / "a"), *sets])
         assert plain.exit_code == 0, plain.output
         # Brightness drift is reported, but it is no noise change: no warning.

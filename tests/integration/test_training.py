@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from vemrestore.cli.train import config_app, train_app
 from vemrestore.config.training import TrainingConfig, load_training_config
 from vemrestore.model_io.files import load_checkpoint
-from vemrestore.training.api import train
+from vemrestore.training.run import train
 
 runner = CliRunner()
 cli = typer.Typer()  # mounted as the main CLI mounts it

@@ -13,7 +13,7 @@ from vemrestore.config.training import load_training_config, with_key_slices, wi
 from vemrestore.errors import VemRestoreError
 from vemrestore.model_io.files import load_checkpoint
 from vemrestore.pretrained import GENERALIST
-from vemrestore.training.api import train
+from vemrestore.training.run import train
 
 TINY_BUDGET = [
     "epochs=null",

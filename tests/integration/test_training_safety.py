@@ -14,7 +14,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from vemrestore.config.training import TrainingConfig
 from vemrestore.errors import VemRestoreError
 from vemrestore.model_io.files import load_checkpoint
-from vemrestore.training.api import resume, train
+from vemrestore.training.run import resume, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

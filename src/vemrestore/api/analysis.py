@@ -229,7 +229,7 @@ class TrainingRestorer:
         )
         tifffile.imwrite(folder / "fast.tif", train_fast)
         tifffile.imwrite(folder / "slow.tif", self.train_slow)
-        from vemrestore.training.api import train
+        from vemrestore.training.run import train
 
         result = train(_training_config(folder, budget), folder / "run", progress=self.progress)
         logger.info("speed-up %g: trained %d steps", speedup, result.steps)

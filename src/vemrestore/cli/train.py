@@ -1,7 +1,7 @@
 """Command line of training: ``vemrestore train supervised|self-supervised``, ``config init``.
 
 A thin adapter: options become a ``TrainingConfig`` (defaults < ``--config`` file <
-``--set`` < dedicated options), then ``vemrestore.training.api`` does the work.
+``--set`` < dedicated options), then ``vemrestore.training.run`` does the work.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from vemrestore.errors import VemRestoreError
 from vemrestore.threads import set_threads
 
 if TYPE_CHECKING:
-    from vemrestore.training.api import TrainResult
+    from vemrestore.training.run import TrainResult
 
 train_app = typer.Typer(help="Train restoration networks.", no_args_is_help=True)
 config_app = typer.Typer(help="Training configuration files.", no_args_is_help=True)
@@ -86,7 +86,7 @@ def supervised(
     threads: Threads = None,
 ) -> None:
     """Train fast → slow on registered pairs; writes checkpoints and logs into -o RUN."""
-    from vemrestore.training import api
+    from vemrestore.training import run
 
     quiet_libraries()  # after Lightning is imported: it resets its loggers on import
     with user_errors():
@@ -99,7 +99,7 @@ def supervised(
                     f"--resume {resume}: the run's saved config is used; only --set and budget "
                     "options may change it"
                 )
-            result = api.resume(resume, sets, progress=not quiet)
+            result = run.resume(resume, sets, progress=not quiet)
         else:
             if out is None:
                 raise VemRestoreError("-o/--output RUN is required (a new run folder)")
@@ -114,7 +114,7 @@ def supervised(
             settings = TrainingConfig(**data)
             if key_slices is not None:
                 settings = with_key_slices(settings, key_slices, key_offset)
-            result = api.train(
+            result = run.train(
                 settings, out, init=init, progress=not quiet, from_scratch=from_scratch
             )
         _echo_result(result)
@@ -155,7 +155,7 @@ def self_supervised(
 ) -> None:
     """Train on noisy volumes alone (checkerboard self-supervision); checks noise uniformity
     first (see `vemrestore inspect noise`); writes checkpoints and logs into -o RUN."""
-    from vemrestore.training import api
+    from vemrestore.training import run
 
     quiet_libraries()  # after Lightning is imported: it resets its loggers on import
     with user_errors():
@@ -168,7 +168,7 @@ def self_supervised(
                     f"--resume {resume}: the run's saved config is used; only --set and budget "
                     "options may change it"
                 )
-            result = api.resume(resume, sets, progress=not quiet)
+            result = run.resume(resume, sets, progress=not quiet)
         else:
             if out is None:
                 raise VemRestoreError("-o/--output RUN is required (a new run folder)")
@@ -178,7 +178,7 @@ def self_supervised(
                 strict=strict or None,
                 normalize_drift=normalize_drift or None,
             )
-            result = api.train(
+            result = run.train(
                 settings, out, init=init, progress=not quiet, from_scratch=from_scratch
             )
         _echo_result(result)

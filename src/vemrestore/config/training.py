@@ -21,7 +21,7 @@ from vemrestore.simulate.family import NoiseFamily
 DEFAULT_WINDOW = 1
 SELF_SUPERVISED_WINDOW = 1
 """Default windows: one slice, the shipped generalist's, so that supervised and self-supervised
-runs fine-tune it by default (``vemrestore.training.api.train``); a 2D network also assumes
+runs fine-tune it by default (``vemrestore.training.run.train``); a 2D network also assumes
 nothing about the z step and serves single images as well as volumes."""
 DEFAULT_LOSS = "1*L1+1*SSIM"
 SELF_SUPERVISED_LOSS = "1*MSE"

@@ -1,7 +1,7 @@
 """The Train dock widget: self-supervised training on an image layer, with a live curve.
 
 Thin: it builds a ``TrainingConfig`` from the budget fields and calls
-``vemrestore.training.api.train_on_volume`` in a worker thread. Each epoch's row (training
+``vemrestore.training.run.train_on_volume`` in a worker thread. Each epoch's row (training
 loss, validation PSNR) is plotted as it arrives. Stop ends the run after the current step;
 the best checkpoint so far (else the last) is kept. "Use this model" offers it to the Restore
 widget; "Save model" copies it to a file.
@@ -108,7 +108,7 @@ class TrainWidget(Container):
         stop, relay = self._stop_event, self._relay
 
         def work() -> Any:
-            from vemrestore.training.api import train_on_volume
+            from vemrestore.training.run import train_on_volume
 
             return train_on_volume(
                 data, run_dir / "run", config, on_epoch=relay.sent.emit, stop=stop

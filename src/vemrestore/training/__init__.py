@@ -1,1 +1,2 @@
-"""The training loop (one for every task), run outputs and the training API."""
+"""The training loop (one for every task), run outputs, and the Python entry points of
+training (``training.run``: ``train``, ``resume``, ``train_on_volume``)."""
