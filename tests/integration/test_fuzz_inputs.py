@@ -218,7 +218,7 @@ def _package_cases(folder: Path, rng: random.Random, count: int):
 
 
 def _config_cases(folder: Path, rng: random.Random, count: int):
-    from vemrestore.config.training import DEFAULT_CONFIG_YAML, load_training_config
+    from vemrestore.config.training_yaml import DEFAULT_CONFIG_YAML, load_training_config
 
     for index in range(count):
         case = folder / f"c{index}.yaml"

@@ -11,7 +11,8 @@ from lightning import Callback
 from typer.testing import CliRunner
 
 from vemrestore.cli.train import config_app, train_app
-from vemrestore.config.training import TrainingConfig, load_training_config
+from vemrestore.config.training import TrainingConfig
+from vemrestore.config.training_yaml import load_training_config
 from vemrestore.model_io.files import load_checkpoint
 from vemrestore.training.run import train
 

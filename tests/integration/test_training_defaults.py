@@ -9,7 +9,8 @@ import pytest
 import tifffile
 import torch
 
-from vemrestore.config.training import load_training_config, with_key_slices, with_self_supervised
+from vemrestore.config.training import with_key_slices, with_self_supervised
+from vemrestore.config.training_yaml import load_training_config
 from vemrestore.errors import VemRestoreError
 from vemrestore.model_io.files import load_checkpoint
 from vemrestore.pretrained import GENERALIST

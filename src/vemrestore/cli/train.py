@@ -21,13 +21,8 @@ from vemrestore.cli.options import (
     one_output,
     quiet_libraries,
 )
-from vemrestore.config.training import (
-    DEFAULT_CONFIG_YAML,
-    TrainingConfig,
-    load_training_config,
-    with_key_slices,
-    with_self_supervised,
-)
+from vemrestore.config.training import TrainingConfig, with_key_slices, with_self_supervised
+from vemrestore.config.training_yaml import DEFAULT_CONFIG_YAML, load_training_config
 from vemrestore.errors import VemRestoreError
 from vemrestore.threads import set_threads
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vemrestore.config.training import parse_loss
+from vemrestore.config.grammar import parse_loss
 from vemrestore.evaluation.metrics import ssim
 
 _TERMS = {

@@ -21,13 +21,9 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 
-from vemrestore.config.training import (
-    TrainingConfig,
-    load_training_config,
-    parse_duration,
-    save_training_config,
-    with_self_supervised,
-)
+from vemrestore.config.grammar import parse_duration
+from vemrestore.config.training import TrainingConfig, with_self_supervised
+from vemrestore.config.training_yaml import load_training_config, save_training_config
 from vemrestore.data.noisy import (
     NoisyVolume,
     flatten_drift,
