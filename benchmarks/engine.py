@@ -129,7 +129,9 @@ def _case(args: argparse.Namespace) -> dict:
     if case.startswith("blocks"):
         workers = int(case.split("-")[1])
         blocks = DistributedConfig(workers=workers, block=BLOCK, chunks=BLOCK_CHUNKS)
-        summary = api.restore_blocks(source, target, checkpoint, config, blocks, overwrite=True)
+        summary = api.restore_blocks(
+            source, target, checkpoint, config=config, distributed=blocks, overwrite=True
+        )
         assert summary.complete
     else:
         normalizer = fit_normalizer(checkpoint.normalization, reader)

@@ -103,7 +103,7 @@ def main() -> None:
             minutes = (time.perf_counter() - started) / 60
             if mode == "key slices":
                 acquisition = simulate_key_slices(test_noisy, test_ref, PERIOD)
-                restored = restore_key_slices(acquisition, best, PERIOD)
+                restored = restore_key_slices(acquisition, best, period=PERIOD)
             else:
                 restored = restore(test_noisy, best)
             rows.append((f"supervised {mode}", score(restored), f"{minutes:.1f} min"))

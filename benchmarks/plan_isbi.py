@@ -74,7 +74,7 @@ def main() -> None:
         else:
             seconds = max(1, round(args.minutes * 60))
             restorer = training_restorer(
-                train_slow, profile, work, TrainingBudget(max_time=f"{seconds}s")
+                train_slow, profile, work, budget=TrainingBudget(max_time=f"{seconds}s")
             )
             restoring = (
                 f"unet2p5d trained for {seconds} s (wall clock) per speed-up on {TRAIN.name} "
@@ -82,7 +82,14 @@ def main() -> None:
                 "best checkpoint by validation PSNR"
             )
         plan = plan_acquisition(
-            test_slow, SPEEDUPS, profile, restorer, args.target_ssim, 0, PIXEL_NM, True
+            test_slow,
+            SPEEDUPS,
+            profile,
+            restorer,
+            target_ssim=args.target_ssim,
+            seed=0,
+            pixel_size=PIXEL_NM,
+            progress=True,
         )
     elapsed = time.monotonic() - started
     load_after = os.getloadavg()

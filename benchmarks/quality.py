@@ -112,7 +112,7 @@ def _vemrestore(volume: np.ndarray, checkpoint: str, key_period: int | None) -> 
     from vemrestore import restore, restore_key_slices
 
     if key_period:
-        return restore_key_slices(volume, checkpoint, key_period)
+        return restore_key_slices(volume, checkpoint, period=key_period)
     return restore(volume, checkpoint)
 
 

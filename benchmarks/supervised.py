@@ -109,7 +109,7 @@ def main() -> None:
                     psnr, ssim = scores(restored, clean_test, all_slices)
                 else:
                     acquisition = simulate_key_slices(fast_test, clean_test, PERIOD)
-                    restored = restore_key_slices(acquisition, result.best, PERIOD)
+                    restored = restore_key_slices(acquisition, result.best, period=PERIOD)
                     psnr, ssim = scores(restored, clean_test, fast_slices)
                 rows.append((model, mode, psnr, ssim, f"{result.steps} / {elapsed / 60:.1f} min"))
                 print(f"{model:10s} {mode:10s} PSNR {psnr:6.2f} dB  SSIM {ssim:.3f}", flush=True)

@@ -67,14 +67,16 @@ def main() -> None:
     settings.update({f"≤{t} fitted": fitted_tile(args.plane, t, 32) for t in MAX_TILES})
     load_before = load_average()
     whole_tile = fitted_tile(args.plane, 2 * args.plane, 32)
-    untiled = restore(volume, checkpoint, InferenceConfig(tile=(window, whole_tile, whole_tile)))
+    untiled = restore(
+        volume, checkpoint, config=InferenceConfig(tile=(window, whole_tile, whole_tile))
+    )
     seconds: dict[str, float] = {}
     outputs: dict[str, np.ndarray] = {}
     for _ in range(args.repeats):
         for label, tile in settings.items():
             config = InferenceConfig(tile=(window, tile, tile), overlap=(window // 2, 32, 32))
             start = time.perf_counter()
-            outputs[label] = restore(volume, checkpoint, config)
+            outputs[label] = restore(volume, checkpoint, config=config)
             seconds[label] = min(seconds.get(label, np.inf), time.perf_counter() - start)
     rows = [
         "| in-plane tile | tiles per slice | tile voxels / output voxels | Mvoxel/s "

@@ -108,13 +108,13 @@ def _chunk_mtimes(path: Path, block_ids: set[str]) -> dict[str, int]:
 def test_block_runner_equals_the_single_process_engine(tmp_path, scheduler, dtype, normalization):
     volume = _make_zarr(tmp_path / "in.zarr", dtype)
     checkpoint = Checkpoint(CrashingConv(), NormalizationConfig(mode=normalization))
-    expected = restore(volume, checkpoint, CONFIG)
+    expected = restore(volume, checkpoint, config=CONFIG)
     summary = restore_blocks(
         tmp_path / "in.zarr",
         tmp_path / "out.zarr",
         checkpoint,
-        CONFIG,
-        DistributedConfig(scheduler=scheduler, **BLOCKS),
+        config=CONFIG,
+        distributed=DistributedConfig(scheduler=scheduler, **BLOCKS),
     )
     assert summary.complete and summary.total == N_BLOCKS == len(summary.restored)
     restored = _read(tmp_path / "out.zarr")
@@ -130,16 +130,18 @@ def test_stopped_run_resumes_without_recomputing_finished_blocks(tmp_path, sched
     _make_zarr(tmp_path / "in.zarr", np.float32)
     model = CrashingConv()
     settings = DistributedConfig(scheduler=scheduler, **BLOCKS)
-    restore_blocks(tmp_path / "in.zarr", tmp_path / "whole.zarr", model, CONFIG, settings)
+    restore_blocks(
+        tmp_path / "in.zarr", tmp_path / "whole.zarr", model, config=CONFIG, distributed=settings
+    )
 
     out = tmp_path / "out.zarr"
     stopped = DistributedConfig(scheduler=scheduler, max_blocks=7, **BLOCKS)
-    first = restore_blocks(tmp_path / "in.zarr", out, model, CONFIG, stopped)
+    first = restore_blocks(tmp_path / "in.zarr", out, model, config=CONFIG, distributed=stopped)
     assert len(first.restored) == 7 and not first.complete
     assert zarr.open_group(str(out), mode="r").attrs["vemrestore"]["incomplete"] is True
     finished_chunks = _chunk_mtimes(out, set(first.restored))
 
-    second = restore_blocks(tmp_path / "in.zarr", out, model, CONFIG, settings)
+    second = restore_blocks(tmp_path / "in.zarr", out, model, config=CONFIG, distributed=settings)
     assert second.complete and second.skipped == 7
     assert set(second.restored).isdisjoint(first.restored)
     assert len(second.restored) == N_BLOCKS - 7
@@ -158,7 +160,9 @@ def test_crashed_run_resumes_bit_identical(tmp_path, scheduler):
     local = DistributedConfig(workers=2, **BLOCKS)
     with pytest.raises(RuntimeError, match="simulated crash"):
         # Each worker fails in the first z-row of its second block (4 calls per block).
-        restore_blocks(tmp_path / "in.zarr", out, CrashingConv(crash_after=6), CONFIG, local)
+        restore_blocks(
+            tmp_path / "in.zarr", out, CrashingConv(crash_after=6), config=CONFIG, distributed=local
+        )
     finished = {marker.name for marker in (out / ".vemrestore" / "blocks").iterdir()}
     assert 1 <= len(finished) <= 2
     finished_chunks = _chunk_mtimes(out, finished)
@@ -166,12 +170,20 @@ def test_crashed_run_resumes_bit_identical(tmp_path, scheduler):
     assert len(written) > len(finished_chunks), "the crash should leave partly written blocks"
 
     shared = DistributedConfig(scheduler=scheduler, **BLOCKS)
-    resumed = restore_blocks(tmp_path / "in.zarr", out, CrashingConv(), CONFIG, shared)
+    resumed = restore_blocks(
+        tmp_path / "in.zarr", out, CrashingConv(), config=CONFIG, distributed=shared
+    )
     assert resumed.complete and resumed.skipped == len(finished)
     assert set(resumed.restored).isdisjoint(finished)
     assert _chunk_mtimes(out, finished) == finished_chunks
 
-    restore_blocks(tmp_path / "in.zarr", tmp_path / "whole.zarr", CrashingConv(), CONFIG, shared)
+    restore_blocks(
+        tmp_path / "in.zarr",
+        tmp_path / "whole.zarr",
+        CrashingConv(),
+        config=CONFIG,
+        distributed=shared,
+    )
     np.testing.assert_array_equal(_read(out), _read(tmp_path / "whole.zarr"))
 
 
@@ -180,11 +192,13 @@ def test_resume_with_other_settings_is_refused_until_overwrite(tmp_path, schedul
     out = tmp_path / "out.zarr"
     model = CrashingConv()
     stopped = DistributedConfig(scheduler=scheduler, max_blocks=2, **BLOCKS)
-    restore_blocks(tmp_path / "in.zarr", out, model, CONFIG, stopped)
+    restore_blocks(tmp_path / "in.zarr", out, model, config=CONFIG, distributed=stopped)
     other = CONFIG.model_copy(update={"overlap": (2, 8, 4)})
     with pytest.raises(VemRestoreError, match=r"different settings \(overlap\).*--overwrite"):
-        restore_blocks(tmp_path / "in.zarr", out, model, other, stopped)
-    again = restore_blocks(tmp_path / "in.zarr", out, model, other, stopped, overwrite=True)
+        restore_blocks(tmp_path / "in.zarr", out, model, config=other, distributed=stopped)
+    again = restore_blocks(
+        tmp_path / "in.zarr", out, model, config=other, distributed=stopped, overwrite=True
+    )
     assert again.skipped == 0 and len(again.restored) == 2
 
 
@@ -193,7 +207,11 @@ def test_block_too_large_for_the_worker_memory_is_refused(tmp_path):
     settings = DistributedConfig(workers=2, memory_per_worker="256MiB", **BLOCKS)
     with pytest.raises(VemRestoreError, match="GiB per worker.*smaller --block"):
         restore_blocks(
-            tmp_path / "in.zarr", tmp_path / "out.zarr", CrashingConv(), CONFIG, settings
+            tmp_path / "in.zarr",
+            tmp_path / "out.zarr",
+            CrashingConv(),
+            config=CONFIG,
+            distributed=settings,
         )
     assert not (tmp_path / "out.zarr").exists()
 
@@ -268,13 +286,13 @@ def test_block_output_does_not_depend_on_the_worker_thread_count(tmp_path, threa
     )
     array[:] = volume
     config = InferenceConfig(tile=(1, 160, 160), overlap=(0, 16, 16), batch_size=2, device="cpu")
-    expected = restore(volume, checkpoint, config)
+    expected = restore(volume, checkpoint, config=config)
     summary = restore_blocks(
         tmp_path / "in.zarr",
         tmp_path / "out.zarr",
         checkpoint,
-        config,
-        DistributedConfig(
+        config=config,
+        distributed=DistributedConfig(
             workers=2, threads_per_worker=threads, block=(1, 100, 100), chunks=(1, 100, 100)
         ),
     )

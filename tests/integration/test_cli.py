@@ -295,7 +295,7 @@ def test_interrupt_leaves_no_partial_output(tmp_path, volume_tif):
                 volume_tif,
                 tmp_path / name,
                 model,
-                InferenceConfig(tile=(3, 50, 40), overlap=(0, 0, 0), batch_size=1),
+                config=InferenceConfig(tile=(3, 50, 40), overlap=(0, 0, 0), batch_size=1),
             )
         assert model.calls == 2
         assert _files(tmp_path) == before
@@ -364,7 +364,7 @@ def test_denoise_key_slices_passes_keys_through(tmp_path: Path, rng) -> None:
     others = [z for z in range(11) if z not in keys]
     np.testing.assert_array_equal(restored[keys], data[keys])
     assert np.mean(restored[others] != data[others]) > 0.5
-    np.testing.assert_array_equal(restored, restore_key_slices(data, model, 4, 1))
+    np.testing.assert_array_equal(restored, restore_key_slices(data, model, period=4, key_offset=1))
 
 
 def test_denoise_key_slices_refuses_a_model_of_another_period(tmp_path: Path, rng) -> None:

@@ -8,7 +8,13 @@ import pytest
 import tifffile
 from typer.testing import CliRunner
 
-from vemrestore.api.analysis import TrainingBudget, acquisition_summary, plan_files, plan_summary
+from vemrestore.api.analysis import (
+    PlanSettings,
+    TrainingBudget,
+    acquisition_summary,
+    plan_files,
+    plan_summary,
+)
 from vemrestore.cli import app
 from vemrestore.config import NormalizationConfig
 from vemrestore.model_io.checkpoint import save_checkpoint
@@ -143,13 +149,12 @@ def test_plan_with_a_model_writes_curve_and_recommendation(tmp_path, pilot, iden
 
 
 def test_plan_trains_per_speedup_and_calibrates_from_the_pilot(tmp_path, pilot):
-    plan, fit = plan_files(
-        pilot,
-        tmp_path / "plan",
-        [2.0, 8.0],
+    settings = PlanSettings(
+        speedups=[2.0, 8.0],
         budget=TrainingBudget(steps=4, max_time=None, batch_size=2),
         target_ssim=0.99,
     )
+    plan, fit = plan_files(pilot, tmp_path / "plan", settings=settings)
     assert fit is not None and fit.method.startswith("single volume")
     assert [row.speedup for row in plan.rows] == [2.0, 8.0]
     assert plan.unit == "nm" and all(np.isfinite(row.resolution) for row in plan.rows)

@@ -60,7 +60,9 @@ def test_api_and_cli_write_identical_files(tmp_path, acquisition, window, metada
     by_api, by_cli = tifffile.imread(tmp_path / "api.tif"), tifffile.imread(tmp_path / "cli.tif")
     np.testing.assert_array_equal(by_api, by_cli)
     if metadata is KEY_SLICES:  # the model's own mode, reached from the API too
-        np.testing.assert_array_equal(by_api, restore_key_slices(data, model, 4, 0))
+        np.testing.assert_array_equal(
+            by_api, restore_key_slices(data, model, period=4, key_offset=0)
+        )
         np.testing.assert_array_equal(by_api[[0, 4, 8]], data[[0, 4, 8]])
     if metadata is SUBLATTICE:
         np.testing.assert_array_equal(by_api, restore_sublattices(data, model))

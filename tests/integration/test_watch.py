@@ -71,7 +71,7 @@ def _acquire(folder: Path, stack: np.ndarray, **options) -> threading.Thread:
 
 def _finished_stack_restored(folder: Path, model, tmp_path: Path, config=None) -> np.ndarray:
     reference = tmp_path / "reference.tif"
-    api.restore_file(folder, reference, model, config, overwrite=True)
+    api.restore_file(folder, reference, model, config=config, overwrite=True)
     return tifffile.imread(reference)
 
 
@@ -102,7 +102,7 @@ def test_tiles_with_halo_and_shifted_last_tile_stay_exact(tmp_path, stack, rando
     config = InferenceConfig(tile=(7, 24, 24), overlap=(5, 8, 8), batch_size=3)
     folder = tmp_path / "acquisition"
     writer = _acquire(folder, stack)
-    watch(folder, tmp_path / "live.zarr", random_conv_model, config, live=FAST)
+    watch(folder, tmp_path / "live.zarr", random_conv_model, config=config, live=FAST)
     writer.join()
     expected = _finished_stack_restored(folder, random_conv_model, tmp_path, config)
     np.testing.assert_array_equal(zarr.open_array(tmp_path / "live.zarr" / "0")[:], expected)

@@ -47,7 +47,7 @@ def test_restore_a_layer_equals_the_api(make_napari_viewer, qtbot, tiny_model, r
     widget.start()
     _wait_idle(qtbot, widget)
     result = viewer.layers["fast restored"]
-    expected = api.restore(data, tiny_model, InferenceConfig(tile=(3, 32, 32)))
+    expected = api.restore(data, tiny_model, config=InferenceConfig(tile=(3, 32, 32)))
     assert np.abs(expected.astype(int) - data).max() > 0
     np.testing.assert_array_equal(result.data, expected)
     np.testing.assert_array_equal(result.scale, (40.0, 5.0, 5.0))
@@ -107,5 +107,5 @@ def test_live_mode_shows_the_growing_output(make_napari_viewer, qtbot, tmp_path,
     widget.cancel()  # the acquisition has ended: the last slices are restored
     _wait_idle(qtbot, widget)
     qtbot.waitUntil(lambda: viewer.layers["live.zarr (live)"].data.shape[0] == 7, timeout=10_000)
-    expected = api.restore(stack, tiny_model, InferenceConfig(tile=(3, 32, 32)))
+    expected = api.restore(stack, tiny_model, config=InferenceConfig(tile=(3, 32, 32)))
     np.testing.assert_array_equal(np.asarray(viewer.layers["live.zarr (live)"].data), expected)

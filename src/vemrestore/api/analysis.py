@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +76,7 @@ def read_sampled(first: PathLike, *others: PathLike, array: str | None = None) -
 def simulate_file(
     clean: PathLike,
     output: PathLike,
+    *,
     speedup: float,
     profile: NoiseProfile | None = None,
     seed: int = 0,
@@ -97,6 +99,7 @@ def simulate_file(
 
 def calibrate_files(
     volume: PathLike,
+    *,
     slow: PathLike | None = None,
     speedup: float | None = None,
     profile_out: PathLike | None = None,
@@ -128,6 +131,7 @@ def calibrate_files(
 def evaluate_files(
     restored: PathLike,
     out: PathLike,
+    *,
     reference: PathLike | None = None,
     noisy: PathLike | None = None,
     data_range: float | None = None,
@@ -180,7 +184,7 @@ def model_restorer(model: ModelSource, config: InferenceConfig | None = None) ->
     """A planner restorer that applies one trained model at every speed-up."""
 
     def restore_with_model(fast: np.ndarray, speedup: float) -> np.ndarray:
-        return restore(fast, model, config)
+        return restore(fast, model, config=config)
 
     return restore_with_model
 
@@ -210,6 +214,7 @@ class TrainingRestorer:
         train_slow: np.ndarray,
         profile: NoiseProfile,
         work_dir: PathLike,
+        *,
         budget: TrainingBudget | None = None,
         progress: bool = False,
     ) -> None:
@@ -247,11 +252,12 @@ def training_restorer(
     train_slow: np.ndarray,
     profile: NoiseProfile,
     work_dir: PathLike,
+    *,
     budget: TrainingBudget | None = None,
     progress: bool = False,
 ) -> TrainingRestorer:
     """A ``TrainingRestorer`` (kept for callers of the function form)."""
-    return TrainingRestorer(train_slow, profile, work_dir, budget, progress)
+    return TrainingRestorer(train_slow, profile, work_dir, budget=budget, progress=progress)
 
 
 def _training_config(folder: Path, budget: TrainingBudget) -> TrainingConfig:
@@ -275,24 +281,38 @@ def _training_config(folder: Path, budget: TrainingBudget) -> TrainingConfig:
     )
 
 
+@dataclass(frozen=True)
+class PlanSettings:
+    """What ``plan_files`` tries and how it restores.
+
+    ``speedups`` are the scan speed-ups tried; the plan recommends the largest whose
+    restoration reaches ``target_ssim``; each speed-up's fast scan is drawn from ``seed``.
+    The noise profile is ``profile``, else calibrated from the pair (``fast``, the pilot) at
+    ``pair_speedup``, else from the pilot alone. Without ``model``, each speed-up trains for
+    ``budget`` on the pilot itself (optimistic: same images).
+    """
+
+    speedups: Sequence[float]
+    target_ssim: float = 0.9
+    seed: int = 0
+    profile: NoiseProfile | None = None
+    fast: PathLike | None = None
+    pair_speedup: float | None = None
+    model: ModelSource | None = None
+    budget: TrainingBudget | None = None
+
+
 def plan_files(
     pilot: PathLike,
     out: PathLike,
-    speedups: list[float],
-    profile: NoiseProfile | None = None,
-    fast: PathLike | None = None,
-    pair_speedup: float | None = None,
-    model: ModelSource | None = None,
-    budget: TrainingBudget | None = None,
-    target_ssim: float = 0.9,
-    seed: int = 0,
+    *,
+    settings: PlanSettings,
     overwrite: bool = False,
     progress: bool = False,
 ) -> tuple[Plan, CalibrationFit | None]:
-    """Plan on the slow-scan ``pilot``; write plan.csv, plan.md, plan.png, profile.json to
-    folder ``out``. The profile is ``profile``, else calibrated from the pair (``fast``,
-    ``pilot``) at ``pair_speedup``, else from the pilot alone. Without ``model``, each
-    speed-up trains for ``budget`` on the pilot itself (optimistic: same images)."""
+    """Plan on the slow-scan ``pilot`` with ``settings``; write plan.csv, plan.md, plan.png,
+    profile.json (and calibration.png when the profile was calibrated) to folder ``out``."""
+    profile, fast, model = settings.profile, settings.fast, settings.model
     out = Path(out)
     sources = [Path(p) for p in (pilot, fast, model) if isinstance(p, (str, os.PathLike))]
     check_output_path(out, overwrite, sources)
@@ -300,10 +320,10 @@ def plan_files(
     fit = None
     if profile is None:
         if fast is not None:
-            if pair_speedup is None:
+            if settings.pair_speedup is None:
                 raise VemRestoreError(f"{fast}: give --pair-speedup, the fast scan's speed-up")
             fast_volume, _ = read_volume(fast)
-            fit = calibrate_pair(fast_volume, slow, pair_speedup)
+            fit = calibrate_pair(fast_volume, slow, settings.pair_speedup)
         else:
             fit = calibrate_single(slow)
         profile = fit.profile
@@ -313,10 +333,17 @@ def plan_files(
         if model is not None:
             restorer = model_restorer(model)
         else:
-            restorer = training_restorer(slow, profile, work, budget)
+            restorer = training_restorer(slow, profile, work, budget=settings.budget)
         try:
             plan = plan_acquisition(
-                slow, speedups, profile, restorer, target_ssim, seed, pixel_size, progress
+                slow,
+                settings.speedups,
+                profile,
+                restorer,
+                target_ssim=settings.target_ssim,
+                seed=settings.seed,
+                pixel_size=pixel_size,
+                progress=progress,
             )
         except ValueError as error:
             raise VemRestoreError(f"{pilot}: {error}") from None

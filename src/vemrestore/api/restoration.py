@@ -46,10 +46,10 @@ ProgressCallback = Callable[[int, int], None]
 def restore(
     volume: np.ndarray,
     model: ModelSource,
+    *,
     config: InferenceConfig | None = None,
     normalization: NormalizationConfig | None = None,
     progress: bool = False,
-    *,
     trust_code: bool = False,
     on_slice: ProgressCallback | None = None,
 ) -> np.ndarray:
@@ -77,8 +77,8 @@ def restore_array_file(
     volume: Any,
     output_path: PathLike,
     model: ModelSource,
-    config: InferenceConfig | None = None,
     *,
+    config: InferenceConfig | None = None,
     voxel_size: tuple[float, float, float] | None = None,
     overwrite: bool = False,
     on_slice: ProgressCallback | None = None,
@@ -128,8 +128,8 @@ def restore_file(
     input_path: PathLike,
     output_path: PathLike,
     model: ModelSource,
-    config: InferenceConfig | None = None,
     *,
+    config: InferenceConfig | None = None,
     overwrite: bool = False,
     array: str | None = None,
     slice_suffix: str = ".tif",
@@ -211,10 +211,10 @@ def plan_file(
 def restore_key_slices(
     volume: np.ndarray,
     model: ModelSource,
+    *,
     period: int = 4,
     key_offset: int = 0,
     config: InferenceConfig | None = None,
-    *,
     trust_code: bool = False,
 ) -> np.ndarray:
     """Restore a (Z, Y, X) key-slice acquisition; key slices are passed through unchanged.
@@ -232,8 +232,8 @@ def restore_key_slices(
 def restore_sublattices(
     volume: np.ndarray,
     model: ModelSource,
-    config: InferenceConfig | None = None,
     *,
+    config: InferenceConfig | None = None,
     trust_code: bool = False,
 ) -> np.ndarray:
     """Restore a (Z, Y, X) or (Y, X) array as its four 2×2 sub-lattices at half resolution,
@@ -260,9 +260,9 @@ def restore_blocks(
     input_path: PathLike,
     output_path: PathLike,
     model: ModelSource,
+    *,
     config: InferenceConfig | None = None,
     distributed: DistributedConfig | None = None,
-    *,
     overwrite: bool = False,
     array: str | None = None,
     progress: bool = False,
@@ -391,7 +391,7 @@ def check_noise(
     return NoiseCheck(electrons, fit.x_correlation, trained, inside)
 
 
-def open_lazily(path: PathLike, array: str | None = None) -> tuple[Any, VoxelSize | None]:
+def open_lazily(path: PathLike, *, array: str | None = None) -> tuple[Any, VoxelSize | None]:
     """A volume file (TIFF, Zarr, slice folder) as a lazy (Z, Y, X) dask array, read slice by
     slice on demand, and its voxel size (z, y, x) in nm (None when unknown)."""
     from vemrestore.io.lazy import lazy_array
@@ -401,7 +401,7 @@ def open_lazily(path: PathLike, array: str | None = None) -> tuple[Any, VoxelSiz
 
 
 def volume_info(
-    path: PathLike, array: str | None = None, *, allow_gaps: bool = False
+    path: PathLike, *, array: str | None = None, allow_gaps: bool = False
 ) -> dict[str, Any]:
     """Shape, dtype, voxel size, chunking, format and value range of a volume file."""
     with open_volume(path, array=array, allow_gaps=allow_gaps) as reader:

@@ -63,12 +63,12 @@ def simulate(
         written = simulate_file(
             clean,
             output,
-            speedup,
-            _profile(profile or REFERENCE_PROFILE),
-            seed,
-            key_slices,
-            key_offset,
-            overwrite,
+            speedup=speedup,
+            profile=_profile(profile or REFERENCE_PROFILE),
+            seed=seed,
+            key_period=key_slices,
+            key_offset=key_offset,
+            overwrite=overwrite,
         )
     typer.echo(f"wrote {written}")
 
@@ -93,7 +93,14 @@ def calibrate(
             raise VemRestoreError("--speedup applies to a pair: give --slow too")
         if figure is None and output is not None:
             figure = output.with_suffix(".png")
-        fit = calibrate_files(volume, slow, speedup, output, figure, overwrite)
+        fit = calibrate_files(
+            volume,
+            slow=slow,
+            speedup=speedup,
+            profile_out=output,
+            figure=figure,
+            overwrite=overwrite,
+        )
     typer.echo(fit.summary())
     for path in (output, figure):
         if path is not None:
@@ -141,7 +148,15 @@ def evaluate(
         out = one_output(output, out, required=False) or restored.with_name(
             f"{restored.stem}-report"
         )
-        result = evaluate_files(restored, out, reference, noisy, data_range, overwrite, model)
+        result = evaluate_files(
+            restored,
+            out,
+            reference=reference,
+            noisy=noisy,
+            data_range=data_range,
+            overwrite=overwrite,
+            model=model,
+        )
     for line in evaluation_lines(result):
         typer.echo(line)
     typer.echo(f"wrote {out / 'report.md'}")
@@ -215,6 +230,7 @@ def plan(
 ) -> None:
     """Find the largest scan speed-up whose restoration still reaches a target SSIM."""
     from vemrestore.api.analysis import (
+        PlanSettings,
         TrainingBudget,
         acquisition_summary,
         plan_files,
@@ -234,19 +250,18 @@ def plan(
         budget = TrainingBudget(
             steps=train_steps, max_time=train_time or (None if train_steps else "2m")
         )
+        settings = PlanSettings(
+            speedups=factors,
+            target_ssim=target_ssim,
+            seed=seed,
+            profile=_profile(profile),
+            fast=fast,
+            pair_speedup=pair_speedup,
+            model=model,
+            budget=budget,
+        )
         result, fit = plan_files(
-            pilot,
-            out,
-            factors,
-            _profile(profile),
-            fast,
-            pair_speedup,
-            model,
-            budget,
-            target_ssim,
-            seed,
-            overwrite,
-            not quiet,
+            pilot, out, settings=settings, overwrite=overwrite, progress=not quiet
         )
     if fit is not None:
         typer.echo(fit.summary())

@@ -141,9 +141,9 @@ class RestoreWidget(Container):
         def work() -> tuple[np.ndarray | Path, Any]:
             checkpoint, config = self.config(model_path)
             if output is None:
-                return api.restore(data, checkpoint, config, on_slice=on_progress), layer
+                return api.restore(data, checkpoint, config=config, on_slice=on_progress), layer
             api.restore_array_file(
-                data, output, checkpoint, config, voxel_size=voxel_size, on_slice=on_progress
+                data, output, checkpoint, config=config, voxel_size=voxel_size, on_slice=on_progress
             )
             return output, layer
 
@@ -163,7 +163,15 @@ class RestoreWidget(Container):
         def work() -> None:
             checkpoint, config = self.config(model_path)
             live = LiveConfig(done_file=None)
-            watch(folder, output, checkpoint, config, live, stop=stop, on_slice=relay.emit_live)
+            watch(
+                folder,
+                output,
+                checkpoint,
+                config=config,
+                live=live,
+                stop=stop,
+                on_slice=relay.emit_live,
+            )
 
         self._live_output = Path(output)
         self._begin(0)

@@ -111,7 +111,7 @@ class TrainWidget(Container):
             from vemrestore.training.run import train_on_volume
 
             return train_on_volume(
-                data, run_dir / "run", config, on_epoch=relay.sent.emit, stop=stop
+                data, run_dir / "run", config=config, on_epoch=relay.sent.emit, stop=stop
             )
 
         self._stop_event.clear()

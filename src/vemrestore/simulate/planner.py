@@ -127,6 +127,7 @@ def plan_acquisition(
     speedups: Sequence[float],
     profile: NoiseProfile,
     restorer: Restorer,
+    *,
     target_ssim: float = 0.9,
     seed: int = 0,
     pixel_size: float | None = None,

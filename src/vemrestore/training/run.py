@@ -108,10 +108,10 @@ class TrainResult:
 def train(
     config: TrainingConfig,
     out: PathLike,
+    *,
     init: PathLike | None = None,
     progress: bool = False,
     callbacks: Sequence[L.Callback] = (),
-    *,
     from_scratch: bool = False,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     stop: threading.Event | None = None,
@@ -164,8 +164,8 @@ def _remove_new_entries(run_dir: Path, existed: bool, before: set[Path]) -> None
 def train_on_volume(
     volume: np.ndarray,
     out: PathLike,
-    config: TrainingConfig | None = None,
     *,
+    config: TrainingConfig | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     stop: threading.Event | None = None,
 ) -> TrainResult:
@@ -198,6 +198,7 @@ def default_init(config: TrainingConfig) -> Path | None:
 def resume(
     run: PathLike,
     overrides: list[str] | None = None,
+    *,
     progress: bool = False,
     callbacks: Sequence[L.Callback] = (),
 ) -> TrainResult:

@@ -16,7 +16,7 @@ def _whole_volume(volume: np.ndarray, model, halo: int = 2) -> np.ndarray:
     """One tile covering the whole (reflect-padded) volume: restoring it in one piece."""
     tile = tuple(max(n + 2 * halo, 4 * halo + 1) for n in volume.shape)
     config = InferenceConfig(tile=tile, overlap=(4 * halo,) * 3, batch_size=1)
-    return restore(volume, model, config)
+    return restore(volume, model, config=config)
 
 
 @pytest.mark.parametrize(
@@ -36,7 +36,7 @@ def test_tiled_restoration_equals_whole_volume(
     tiled = restore(
         volume,
         random_conv_model,
-        InferenceConfig(tile=tile, overlap=overlap, batch_size=batch_size),
+        config=InferenceConfig(tile=tile, overlap=overlap, batch_size=batch_size),
     )
     assert tiled.shape == shape and tiled.dtype == np.float32
     assert np.abs(tiled - volume).max() > 1e-2, (
@@ -51,14 +51,16 @@ def test_tiled_restoration_equals_whole_volume(
 )
 def test_identity_model_returns_input_exactly(rng, dtype, config):
     volume = rng.integers(0, np.iinfo(dtype).max, size=(7, 101, 83), dtype=dtype, endpoint=True)
-    restored = restore(volume, create_model("identity"), config)
+    restored = restore(volume, create_model("identity"), config=config)
     assert restored.dtype == dtype
     np.testing.assert_array_equal(restored, volume)
 
 
 def test_single_2d_image_and_float32_output(rng):
     image = rng.integers(0, 256, size=(45, 37), dtype=np.uint8)
-    restored = restore(image, create_model("identity"), InferenceConfig(output_dtype="float32"))
+    restored = restore(
+        image, create_model("identity"), config=InferenceConfig(output_dtype="float32")
+    )
     assert restored.shape == image.shape and restored.dtype == np.float32
     np.testing.assert_allclose(restored, image.astype(np.float32), atol=1e-3)
 
@@ -89,7 +91,7 @@ def test_overlap_not_smaller_than_tile_is_refused(rng):
         restore(
             rng.random((5, 20, 20), dtype=np.float32),
             create_model("identity"),
-            InferenceConfig(tile=(5, 16, 16), overlap=(2, 16, 4)),
+            config=InferenceConfig(tile=(5, 16, 16), overlap=(2, 16, 4)),
         )
 
 

@@ -64,7 +64,7 @@ def test_inference_puts_keys_at_window_borders_and_passes_them_through() -> None
     depth, period, offset = 11, 4, 1
     volume = np.repeat(np.arange(depth, dtype=np.uint8)[:, None, None], 16, 1).repeat(16, 2)
     model = _Recorder()
-    output = restore_key_slices(volume, model, period, offset)
+    output = restore_key_slices(volume, model, period=period, key_offset=offset)
     keys = [1, 5, 9]
     seen = sorted({tuple(round(v * 255) for v in window) for window in model.seen})
     assert (1, 2, 3, 4, 5) in seen and (5, 6, 7, 8, 9) in seen  # keys at both borders
