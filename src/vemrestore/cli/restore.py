@@ -134,9 +134,13 @@ def denoise(
         typer.Option(help="GPU mixed precision: float16 or bfloat16.", rich_help_panel=GPU),
     ] = "float16",
     channels_last: Annotated[
-        bool,
-        typer.Option("--channels-last", help="Pixel-major GPU activations.", rich_help_panel=GPU),
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--channels-last/--no-channels-last",
+            help="Pixel-major activations (default: on for CPU, off on a GPU).",
+            rich_help_panel=GPU,
+        ),
+    ] = None,
     torch_compile: Annotated[
         bool,
         typer.Option("--compile", help="Compile the network (slow start).", rich_help_panel=GPU),

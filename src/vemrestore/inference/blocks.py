@@ -59,7 +59,7 @@ class BlockJob:
     amp: bool | None
     model_digest: str
     amp_dtype: Literal["float16", "bfloat16"] = "float16"
-    channels_last: bool = False
+    channels_last: bool | None = None
     torch_compile: bool = False
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 

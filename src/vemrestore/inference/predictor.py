@@ -56,7 +56,9 @@ class Predictor:
     calling the predictor takes and returns numpy arrays. Mixed precision (``amp_dtype``
     autocast) is on by default on CUDA, where it roughly doubles throughput; the network's
     global residual is added in float32, so precision is kept. ``channels_last`` stores
-    activations pixel-major (faster convolutions on tensor cores); ``torch_compile`` runs the
+    activations pixel-major (None: on CPU, where oneDNN's convolutions run faster that way;
+    the numbers differ from the default layout in the last bits, and as before do not
+    depend on the thread count or batch size); ``torch_compile`` runs the
     network through ``torch.compile`` (a slow first call, then fused kernels).
 
     A CUDA out-of-memory error halves the tiles per network call, says so once on stderr
@@ -71,15 +73,18 @@ class Predictor:
         amp: bool | None = None,
         *,
         amp_dtype: AmpDtype = "float16",
-        channels_last: bool = False,
+        channels_last: bool | None = None,
         torch_compile: bool = False,
     ) -> None:
         self.device = select_device(device)
         self.amp = self.device.type == "cuda" if amp is None else amp
         self.amp_dtype = getattr(torch, amp_dtype)
+        if channels_last is None:  # 3D convolutions' 5-D weights have no channels-last form
+            planar = all(tensor.dim() != 5 for tensor in (*model.parameters(), *model.buffers()))
+            channels_last = self.device.type == "cpu" and planar
         self.channels_last = channels_last
         self.model = model.to(self.device).eval()
-        if channels_last:
+        if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self._network = torch.compile(self.model) if torch_compile else self.model
         self.max_call_size: int | None = None

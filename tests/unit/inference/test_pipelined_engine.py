@@ -213,3 +213,26 @@ def test_predictor_options_on_cpu(rng):
     assert predictor.batch_size(7, (3, 64, 64)) == 7
     batch = rng.random((2, 3, 40, 48), dtype=np.float32)
     np.testing.assert_allclose(predictor(batch), Predictor(model, "cpu")(batch), atol=1e-5)
+
+
+def test_channels_last_is_on_by_default_on_cpu_except_for_3d_convolutions(rng):
+    from vemrestore.models import create_model
+
+    planar = create_model("unet2p5d", window=1, base_channels=4, depth=2)
+    assert Predictor(planar, "cpu").channels_last
+    assert not Predictor(planar, "cpu", channels_last=False).channels_last
+    volumetric = torch.nn.Conv3d(1, 1, 3, padding=1)
+    predictor = Predictor(_Planes(volumetric), "cpu")
+    assert not predictor.channels_last, "5-D weights have no channels-last layout"
+    assert predictor(rng.random((1, 3, 8, 8), dtype=np.float32)).shape == (1, 3, 8, 8)
+
+
+class _Planes(torch.nn.Module):
+    """A (B, D, H, W) model made of one 3D convolution."""
+
+    def __init__(self, convolution: torch.nn.Module) -> None:
+        super().__init__()
+        self.convolution = convolution
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.convolution(x[:, None])[:, 0]
