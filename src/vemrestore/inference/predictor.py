@@ -49,6 +49,14 @@ def select_device(requested: str = "auto") -> torch.device:
     return device
 
 
+def _convolves_planes(model: nn.Module) -> bool:
+    """Whether channels-last can speed ``model`` up: it has 2D convolution weights (4-D) and
+    no 3D ones (5-D weights have no channels-last form). A model without convolutions would
+    only pay for the layout change."""
+    ranks = {tensor.dim() for tensor in (*model.parameters(), *model.buffers())}
+    return 4 in ranks and 5 not in ranks
+
+
 class Predictor:
     """Runs a model on batches: (B, D, H, W) float32 in, the same shape float32 out.
 
@@ -79,9 +87,8 @@ class Predictor:
         self.device = select_device(device)
         self.amp = self.device.type == "cuda" if amp is None else amp
         self.amp_dtype = getattr(torch, amp_dtype)
-        if channels_last is None:  # 3D convolutions' 5-D weights have no channels-last form
-            planar = all(tensor.dim() != 5 for tensor in (*model.parameters(), *model.buffers()))
-            channels_last = self.device.type == "cpu" and planar
+        if channels_last is None:
+            channels_last = self.device.type == "cpu" and _convolves_planes(model)
         self.channels_last = channels_last
         self.model = model.to(self.device).eval()
         if self.channels_last:

@@ -215,7 +215,7 @@ def test_predictor_options_on_cpu(rng):
     np.testing.assert_allclose(predictor(batch), Predictor(model, "cpu")(batch), atol=1e-5)
 
 
-def test_channels_last_is_on_by_default_on_cpu_except_for_3d_convolutions(rng):
+def test_channels_last_is_on_by_default_on_cpu_for_2d_convolutions_only(rng):
     from vemrestore.models import create_model
 
     planar = create_model("unet2p5d", window=1, base_channels=4, depth=2)
@@ -224,6 +224,8 @@ def test_channels_last_is_on_by_default_on_cpu_except_for_3d_convolutions(rng):
     volumetric = torch.nn.Conv3d(1, 1, 3, padding=1)
     predictor = Predictor(_Planes(volumetric), "cpu")
     assert not predictor.channels_last, "5-D weights have no channels-last layout"
+    identity = create_model("identity")
+    assert not Predictor(identity, "cpu").channels_last, "nothing to speed up, only a copy"
     assert predictor(rng.random((1, 3, 8, 8), dtype=np.float32)).shape == (1, 3, 8, 8)
 
 
