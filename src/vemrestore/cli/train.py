@@ -35,6 +35,18 @@ FROM_SCRATCH_HELP = (
     "Start from random weights (default: fine-tune the shipped generalist when the network "
     "is its 2D unet2p5d)."
 )
+# The budget and starting-point options every training command shares.
+Epochs = Annotated[int | None, typer.Option(help="Budget: epochs.")]
+Steps = Annotated[int | None, typer.Option(help="Budget: optimizer steps.")]
+MaxTime = Annotated[
+    str | None,
+    typer.Option(
+        help="Budget: wall-clock, e.g. 5m; with --resume it counts the earlier runs' time."
+    ),
+]
+Resume = Annotated[Path | None, typer.Option(help="Continue the run in this folder.")]
+Init = Annotated[Path | None, typer.Option(help="Start from this checkpoint's weights.")]
+FromScratch = Annotated[bool, typer.Option(help=FROM_SCRATCH_HELP)]
 
 
 def _budget_overrides(epochs: int | None, steps: int | None, max_time: str | None) -> list[str]:
@@ -66,17 +78,12 @@ def supervised(
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="Override: section.key=value.")
     ] = None,
-    epochs: Annotated[int | None, typer.Option(help="Budget: epochs.")] = None,
-    steps: Annotated[int | None, typer.Option(help="Budget: optimizer steps.")] = None,
-    max_time: Annotated[
-        str | None,
-        typer.Option(
-            help="Budget: wall-clock, e.g. 5m; with --resume it counts the earlier runs' time."
-        ),
-    ] = None,
-    resume: Annotated[Path | None, typer.Option(help="Continue the run in this folder.")] = None,
-    init: Annotated[Path | None, typer.Option(help="Start from this checkpoint's weights.")] = None,
-    from_scratch: Annotated[bool, typer.Option(help=FROM_SCRATCH_HELP)] = False,
+    epochs: Epochs = None,
+    steps: Steps = None,
+    max_time: MaxTime = None,
+    resume: Resume = None,
+    init: Init = None,
+    from_scratch: FromScratch = False,
     quiet: Quiet = False,
     threads: Threads = None,
 ) -> None:
@@ -134,17 +141,12 @@ def self_supervised(
     normalize_drift: Annotated[
         bool, typer.Option(help="Flatten per-slice brightness/contrast drift before training.")
     ] = False,
-    epochs: Annotated[int | None, typer.Option(help="Budget: epochs.")] = None,
-    steps: Annotated[int | None, typer.Option(help="Budget: optimizer steps.")] = None,
-    max_time: Annotated[
-        str | None,
-        typer.Option(
-            help="Budget: wall-clock, e.g. 5m; with --resume it counts the earlier runs' time."
-        ),
-    ] = None,
-    resume: Annotated[Path | None, typer.Option(help="Continue the run in this folder.")] = None,
-    init: Annotated[Path | None, typer.Option(help="Start from this checkpoint's weights.")] = None,
-    from_scratch: Annotated[bool, typer.Option(help=FROM_SCRATCH_HELP)] = False,
+    epochs: Epochs = None,
+    steps: Steps = None,
+    max_time: MaxTime = None,
+    resume: Resume = None,
+    init: Init = None,
+    from_scratch: FromScratch = False,
     quiet: Quiet = False,
     threads: Threads = None,
 ) -> None:
