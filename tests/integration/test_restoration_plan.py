@@ -83,15 +83,29 @@ def test_the_array_api_restores_as_denoise_does(tmp_path, acquisition, window, m
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "array.tif"), by_cli)
 
 
-def test_api_and_cli_agree_on_a_torchscript_export(tmp_path, acquisition) -> None:
+@pytest.mark.parametrize(
+    ("export_format", "suffix", "needs"),
+    [
+        ("torchscript", ".torchscript.pt", None),
+        ("onnx", ".onnx", "onnxruntime"),
+        ("bioimageio", ".zip", "bioimageio.core"),
+    ],
+)
+def test_api_and_cli_agree_on_an_exported_model(
+    tmp_path, acquisition, export_format, suffix, needs
+) -> None:
     from vemrestore.model_io.files import export_model
 
+    if needs is not None:
+        pytest.importorskip(needs)
     source, _ = acquisition
     exported = export_model(
-        _model(tmp_path / "m.pt", 3, PLAIN), tmp_path / "m.torchscript.pt", "torchscript"
+        _model(tmp_path / "m.pt", 3, PLAIN), tmp_path / f"m{suffix}", export_format
     )
-    restore_file(source, tmp_path / "api.tif", exported, trust_code=True)
-    _denoise(source, tmp_path / "cli.tif", "--model", exported, "--trust-model-code", "-q")
+    trusted = export_format == "torchscript"  # TorchScript runs code when loaded
+    restore_file(source, tmp_path / "api.tif", exported, trust_code=trusted)
+    flags = ["--trust-model-code"] if trusted else []
+    _denoise(source, tmp_path / "cli.tif", "--model", exported, *flags, "-q")
     np.testing.assert_array_equal(
         tifffile.imread(tmp_path / "api.tif"), tifffile.imread(tmp_path / "cli.tif")
     )
