@@ -66,7 +66,7 @@ def _synthetic_volume(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
 
 
-def _checkpoint(model_name: str, default_model: Path):
+def _checkpoint(model_name: str, default_model: Path, identity_window: int = 5):
     try:
         from vemrestore.model_io.files import as_checkpoint
     except ImportError:  # before the model_io package (issue 15)
@@ -78,7 +78,7 @@ def _checkpoint(model_name: str, default_model: Path):
     if model_name == "identity":
         from vemrestore.models import create_model
 
-        return as_checkpoint(create_model("identity"))
+        return as_checkpoint(create_model("identity", window=identity_window))
     return as_checkpoint(default_model)
 
 
@@ -109,7 +109,7 @@ def _case(args: argparse.Namespace) -> dict:
     from vemrestore.io import ArrayReader, VolumeSpec, open_volume, write_volume
 
     case, model_name, workdir = args.case, args.model, args.workdir
-    checkpoint = _checkpoint(model_name, args.default_model)
+    checkpoint = _checkpoint(model_name, args.default_model, args.identity_window)
     config = InferenceConfig(tile=tuple(args.tile) if args.tile else None, device=args.device)
     volume = _synthetic_volume(SHAPES[model_name])
     source = workdir / f"{model_name}.{'tif' if case == 'tiff' else 'zarr'}"
@@ -236,6 +236,13 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", choices=tuple(SHAPES), default=list(SHAPES))
     parser.add_argument("--tile", type=int, nargs=3, help="Z Y X tile (default: the engine's)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads per process")
+    parser.add_argument(
+        "--identity-window",
+        type=int,
+        default=5,
+        help="the identity model's window (5: tiles 5 deep with z overlap 2; 1: the geometry "
+        "of the 2D default model)",
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (blocks: one per GPU)")
     for name in SHAPES:
         parser.add_argument(
@@ -272,6 +279,7 @@ def main() -> None:
                     case_args = ["--case", case, "--model", model_name]
                     case_args += ["--workdir", str(args.workdir)]
                     case_args += ["--default-model", str(default_model), "--device", args.device]
+                    case_args += ["--identity-window", str(args.identity_window)]
                     for name, shape in SHAPES.items():
                         case_args += [f"--{name}-shape", *map(str, shape)]
                     if tile:
