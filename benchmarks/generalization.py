@@ -353,8 +353,8 @@ ROWS = (
     ("bm3d", "BM3D per slice (measured noise PSD)"),
     ("generalist", "**vemrestore generalist** (no training on test data)"),
     ("checkerboard", "vemrestore self-supervised, checkerboard (from generalist)"),
-    ("self-supervised", "R2R (from the stage-2 generalist, 1.5 min, heavy load)"),
-    ("in-domain ceiling", "ceiling: supervised in-domain (stage-2 generalist, 1.5 min)"),
+    ("self-supervised", "vemrestore self-supervised, R2R (from generalist)"),
+    ("in-domain ceiling", "ceiling: supervised in-domain (from generalist)"),
 )
 
 
