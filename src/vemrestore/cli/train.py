@@ -27,6 +27,8 @@ from vemrestore.errors import VemRestoreError
 from vemrestore.threads import set_threads
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from vemrestore.training.run import TrainResult
 
 train_app = typer.Typer(help="Train restoration networks.", no_args_is_help=True)
@@ -88,27 +90,16 @@ def supervised(
     threads: Threads = None,
 ) -> None:
     """Train fast → slow on registered pairs; writes checkpoints and logs into -o RUN."""
-    from vemrestore.training import run
-
-    quiet_libraries()  # after Lightning is imported: it resets its loggers on import
+    _import_training_quietly()
     with user_errors():
         set_threads(threads)
         out = one_output(output, out, required=False)
         sets = [*(overrides or []), *_budget_overrides(epochs, steps, max_time)]
-        if resume is not None:
-            if fast or slow or out or config or init or key_slices:
-                raise VemRestoreError(
-                    f"--resume {resume}: the run's saved config is used; only --set and budget "
-                    "options may change it"
-                )
-            result = run.resume(resume, sets, progress=not quiet)
-        else:
-            if out is None:
-                raise VemRestoreError("-o/--output RUN is required (a new run folder)")
+
+        def new_run() -> TrainingConfig:
             if len(fast or []) != len(slow or []):
                 raise VemRestoreError("give one --slow for every --fast, in the same order")
-            settings = load_training_config(config, sets)
-            data = settings.model_dump()
+            data = load_training_config(config, sets).model_dump()
             data["data"]["pairs"] += [
                 {"fast": str(f), "slow": str(s)}
                 for f, s in zip(fast or [], slow or [], strict=True)
@@ -116,10 +107,21 @@ def supervised(
             settings = TrainingConfig(**data)
             if key_slices is not None:
                 settings = with_key_slices(settings, key_slices, key_offset)
-            result = run.train(
-                settings, out, init=init, progress=not quiet, from_scratch=from_scratch
+            return settings
+
+        new_run_options = bool(fast or slow or out or config or init or key_slices)
+        _echo_result(
+            _train_or_resume(
+                resume,
+                sets,
+                out,
+                new_run,
+                new_run_options=new_run_options,
+                quiet=quiet,
+                init=init,
+                from_scratch=from_scratch,
             )
-        _echo_result(result)
+        )
 
 
 @train_app.command("self-supervised")
@@ -152,33 +154,67 @@ def self_supervised(
 ) -> None:
     """Train on noisy volumes alone (checkerboard self-supervision); checks noise uniformity
     first (see `vemrestore inspect noise`); writes checkpoints and logs into -o RUN."""
-    from vemrestore.training import run
-
-    quiet_libraries()  # after Lightning is imported: it resets its loggers on import
+    _import_training_quietly()
     with user_errors():
         set_threads(threads)
         out = one_output(output, out, required=False)
         sets = [*(overrides or []), *_budget_overrides(epochs, steps, max_time)]
-        if resume is not None:
-            if noisy or out or config or init or strict or normalize_drift:
-                raise VemRestoreError(
-                    f"--resume {resume}: the run's saved config is used; only --set and budget "
-                    "options may change it"
-                )
-            result = run.resume(resume, sets, progress=not quiet)
-        else:
-            if out is None:
-                raise VemRestoreError("-o/--output RUN is required (a new run folder)")
-            settings = with_self_supervised(
+
+        def new_run() -> TrainingConfig:
+            return with_self_supervised(
                 load_training_config(config, sets),
                 [str(path) for path in noisy or []],
                 strict=strict or None,
                 normalize_drift=normalize_drift or None,
             )
-            result = run.train(
-                settings, out, init=init, progress=not quiet, from_scratch=from_scratch
+
+        new_run_options = bool(noisy or out or config or init or strict or normalize_drift)
+        _echo_result(
+            _train_or_resume(
+                resume,
+                sets,
+                out,
+                new_run,
+                new_run_options=new_run_options,
+                quiet=quiet,
+                init=init,
+                from_scratch=from_scratch,
             )
-        _echo_result(result)
+        )
+
+
+def _import_training_quietly() -> None:
+    """Import the training stack, then silence it: Lightning resets its loggers on import."""
+    import vemrestore.training.run  # noqa: F401
+
+    quiet_libraries()
+
+
+def _train_or_resume(
+    resume: Path | None,
+    sets: list[str],
+    out: Path | None,
+    new_run: Callable[[], TrainingConfig],
+    *,
+    new_run_options: bool,
+    quiet: bool,
+    init: Path | None,
+    from_scratch: bool,
+) -> TrainResult:
+    """What both training commands do once their options are read: continue ``resume``
+    (which takes only --set and budget options), or train the config ``new_run`` builds."""
+    from vemrestore.training import run
+
+    if resume is not None:
+        if new_run_options:
+            raise VemRestoreError(
+                f"--resume {resume}: the run's saved config is used; only --set and budget "
+                "options may change it"
+            )
+        return run.resume(resume, sets, progress=not quiet)
+    if out is None:
+        raise VemRestoreError("-o/--output RUN is required (a new run folder)")
+    return run.train(new_run(), out, init=init, progress=not quiet, from_scratch=from_scratch)
 
 
 def _echo_result(result: TrainResult) -> None:
