@@ -376,3 +376,19 @@ def test_denoise_key_slices_refuses_a_model_of_another_period(tmp_path: Path, rn
     result = _run("denoise", source, out, "--model", model, "--key-slices", "4")
     _assert_user_error(result, "period 4", "window of 5")
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["supervised", "--resume", "run", "--fast", "f.tif"], "the run's saved config is used"),
+        (["self-supervised", "--resume", "run", "--noisy", "n.tif"], "saved config is used"),
+        (["self-supervised", "--noisy", "n.tif"], "-o/--output RUN is required"),
+        (
+            ["supervised", "--fast", "a.tif", "--fast", "b.tif", "--slow", "c.tif", "-o", "r"],
+            "one --slow for every --fast",
+        ),
+    ],
+)
+def test_training_commands_refuse_inconsistent_run_options(args, message) -> None:
+    _assert_user_error(_run("train", *args), message)
