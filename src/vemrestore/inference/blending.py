@@ -166,10 +166,10 @@ def _weighted_rectangles(grid: TileGrid, z: int) -> list[Rectangle]:
     unit-weight interior (only when the z weight is 1) and the ramps around it."""
     if grid.z.weights[z] == 0:
         return []
-    (y0, y1), (x0, x1) = _support(grid.y.weights, 0), _support(grid.x.weights, 0)
+    (y0, y1), (x0, x1) = _span(grid.y.weights > 0), _span(grid.x.weights > 0)
     if grid.z.weights[z] != 1:
         return [((y0, y1), (x0, x1), False)]
-    (yi0, yi1), (xi0, xi1) = _support(grid.y.weights, 1), _support(grid.x.weights, 1)
+    (yi0, yi1), (xi0, xi1) = _span(grid.y.weights == 1), _span(grid.x.weights == 1)
     if yi0 >= yi1 or xi0 >= xi1:
         return [((y0, y1), (x0, x1), False)]
     ramps = [
@@ -182,8 +182,8 @@ def _weighted_rectangles(grid: TileGrid, z: int) -> list[Rectangle]:
     return inside + [(ys, xs, False) for ys, xs in ramps if ys[0] < ys[1] and xs[0] < xs[1]]
 
 
-def _support(weights: np.ndarray, level: int) -> tuple[int, int]:
-    """[first, last + 1) of the profile's entries above 0 (``level`` 0) or equal to 1 (1);
-    blending profiles rise, hold and fall, so these entries are contiguous."""
-    where = np.flatnonzero(weights > 0 if level == 0 else weights == 1)
+def _span(selected: np.ndarray) -> tuple[int, int]:
+    """[first, last + 1) of the selected entries of a blending profile (e.g. its non-zero or
+    unit weights): profiles rise, hold and fall, so these entries are contiguous."""
+    where = np.flatnonzero(selected)
     return (int(where[0]), int(where[-1]) + 1) if where.size else (0, 0)
