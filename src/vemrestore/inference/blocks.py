@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -158,9 +159,10 @@ def estimated_worker_bytes(job: BlockJob, block: Block, chunk_depth: int) -> int
     """Upper estimate of a worker's peak memory while restoring ``block``.
 
     The read region in the input dtype, (tile depth + 1) float32 accumulator slices and
-    tile depth finished slices waiting to be written, three z-rows of padded input (raw and
-    float32: one being read, one queued, one being predicted), the batch in and out, and
-    one output slab.
+    tile depth slices waiting to be written (float32 on CPU), three z-rows (one being read,
+    one queued, one being predicted) of padded raw input and of the normalised float32
+    batches cut from it (tiles overlap, so they hold more voxels than the row), the batch in
+    and out, and one output slab.
     """
     grid = job.grid
     (z0, z1), (y0, y1), (x0, x1) = block.write
@@ -171,12 +173,16 @@ def estimated_worker_bytes(job: BlockJob, block: Block, chunk_depth: int) -> int
         (y1 - y0) * (x1 - x0),
         (read_y + 2 * grid.y.tile) * (read_x + 2 * grid.x.tile),
     )
+    tiles_per_row = math.prod(
+        -(-(extent + axis.tile) // max(1, axis.tile - axis.overlap)) + 1
+        for extent, axis in ((read_y, grid.y), (read_x, grid.x))
+    )
     return (
         PROCESS_BASELINE_BYTES
         + read_z * read_y * read_x * in_size
         + (grid.z.tile + 1) * plane * 4
-        + grid.z.tile * plane * out_size
-        + 3 * grid.z.tile * read_plane * (in_size + 4)
+        + grid.z.tile * plane * max(out_size, 4)
+        + 3 * (grid.z.tile * read_plane * in_size + tiles_per_row * tile_voxels * 4)
         + 3 * (job.batch_size or DEFAULT_BATCH_SIZE) * tile_voxels * 4
         + min(chunk_depth, z1 - z0) * plane * out_size
     )

@@ -15,8 +15,9 @@ The engine walks the tile grid one z-row of tiles at a time, in three stages:
 Pipelined (the default), stages 1 and 2 run in background threads, one row and a few
 slices ahead of the next stage, so reading the next row, running the network on this one
 and writing finished slices overlap. Memory is therefore about (tile depth + 1) float32
-accumulator slices, three rows of input and tile-depth slices waiting to be written (float32
-accumulators on CPU, output dtype on a device), independent of the number of slices.
+accumulator slices, three rows of normalised batches and tile-depth slices waiting to be
+written (float32 accumulators on CPU, output dtype on a device), independent of the number of
+slices.
 Pipelined or not, the numbers are the same: each stage does the same arithmetic in the same
 order.
 
