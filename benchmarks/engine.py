@@ -136,14 +136,13 @@ def _case(args: argparse.Namespace) -> dict:
         )
         assert summary.complete
     elif case == "memory":  # a first pass in a new process, then the steady state
+        gather = _gatherer(volume.shape[0])
         normalizer = fit_normalizer(checkpoint.normalization, reader)
-        restored = np.stack(
-            list(restore_slices(reader, predictor, normalizer, grid, batch, np.uint8))
-        )
+        restored = gather(restore_slices(reader, predictor, normalizer, grid, batch, np.uint8))
         first_seconds = time.perf_counter() - start
         start = time.perf_counter()
         slices = restore_slices(reader, predictor, normalizer, grid, batch, np.uint8, **options)
-        restored = np.stack(list(slices))
+        restored = gather(slices)
     else:
         normalizer = fit_normalizer(checkpoint.normalization, reader)
         slices = restore_slices(reader, predictor, normalizer, grid, batch, np.uint8, **options)
@@ -168,6 +167,16 @@ def _case(args: argparse.Namespace) -> dict:
         "stages": stage_times.as_dict() if stage_times is not None else None,
         "peak_rss_mib": peak,
     }
+
+
+def _gatherer(depth: int):
+    """Slices -> volume the way ``vemrestore.restore`` of the engine under test collects them
+    (engines before ``gather_slices`` stacked a list)."""
+    try:
+        from vemrestore.inference import gather_slices
+    except ImportError:
+        return lambda slices: np.stack(list(slices))
+    return lambda slices: gather_slices(slices, depth)
 
 
 def _grid(reader, checkpoint, config):

@@ -18,6 +18,7 @@ from vemrestore.data.normalization import fit_normalizer
 from vemrestore.errors import VemRestoreError
 from vemrestore.inference.blocks import BlockJob, model_digest
 from vemrestore.inference.distributed import BlockRunSummary, restore_in_blocks
+from vemrestore.inference.engine import gather_slices
 from vemrestore.inference.key_slices import restore_key_slice_stream
 from vemrestore.inference.modes import restore_planned
 from vemrestore.inference.modes import restore_sublattices as restore_sublattice_stream
@@ -69,8 +70,8 @@ def restore(
     slices = restore_planned(
         plan, reader, checkpoint, config or InferenceConfig(), progress=progress
     )
-    restored = list(_reported(slices, reader.shape[0], on_slice))
-    return np.stack(restored).reshape(np.shape(volume))
+    restored = gather_slices(_reported(slices, reader.shape[0], on_slice), reader.shape[0])
+    return restored.reshape(np.shape(volume))
 
 
 def restore_array_file(
@@ -226,7 +227,7 @@ def restore_key_slices(
     reader = ArrayReader(np.asarray(volume))
     checkpoint = as_checkpoint(model, trust_code=trust_code)
     slices = restore_key_slice_stream(reader, checkpoint, period, key_offset, config)
-    return np.stack(list(slices))
+    return gather_slices(slices, reader.shape[0])
 
 
 def restore_sublattices(
@@ -243,7 +244,7 @@ def restore_sublattices(
     reader = ArrayReader(np.asarray(volume))
     checkpoint = as_checkpoint(model, trust_code=trust_code)
     slices = restore_sublattice_stream(reader, checkpoint, config or InferenceConfig())
-    return np.stack(list(slices)).reshape(np.shape(volume))
+    return gather_slices(slices, reader.shape[0]).reshape(np.shape(volume))
 
 
 def can_restore_in_blocks(

@@ -81,6 +81,7 @@ class SliceBlender:
         self._tile_weights = self._on_device(tile_weights)
         self._yx_weight_sum = self._on_device(yx_weight_sum)
         self._slices: dict[int, np.ndarray | torch.Tensor] = {}
+        self._divisors: dict[float, np.ndarray | torch.Tensor] = {}
         if self.on_host:
             self._buffer = np.empty(grid.tile[1:], dtype=np.float32)
             self._rectangles = [_weighted_rectangles(grid, z) for z in range(grid.z.tile)]
@@ -147,11 +148,18 @@ class SliceBlender:
         """Slice ``z``'s accumulator (from ``take``) divided by its total weight and
         denormalised, in the output dtype. On the host it may run in another thread than
         ``add``: it touches nothing the accumulating thread changes."""
-        total /= self._yx_weight_sum * float(self.grid.z.weight_sum[z])
+        total /= self._divisor(float(self.grid.z.weight_sum[z]))
         if self.on_host:
             finished = self._normalizer.denormalize(total, self._output_dtype, overwrite=True)
             return torch.from_numpy(finished)
         return denormalize_tensor(total, self._normalizer, self._output_dtype)
+
+    def _divisor(self, z_weight_sum: float) -> np.ndarray | torch.Tensor:
+        """``yx weight sum · z weight sum``, kept per z weight sum: a tile depth has only a
+        few, and a fresh product per slice cost a pass and a slice's new pages."""
+        if z_weight_sum not in self._divisors:
+            self._divisors[z_weight_sum] = self._yx_weight_sum * z_weight_sum
+        return self._divisors[z_weight_sum]
 
     def _on_device(self, array: np.ndarray) -> np.ndarray | torch.Tensor:
         return array if self.on_host else torch.from_numpy(array).to(self.device)

@@ -32,7 +32,7 @@ from vemrestore.data.normalization import (
     sample_intensities,
     spread_mismatch,
 )
-from vemrestore.inference.engine import restore_slices
+from vemrestore.inference.engine import gather_slices, restore_slices
 from vemrestore.inference.key_slices import restore_key_slice_stream
 from vemrestore.inference.plan import RestorationPlan, tile_grid
 from vemrestore.inference.predictor import Predictor
@@ -109,7 +109,7 @@ def restore_sublattices(
     output = None
     for y_parity, x_parity in LATTICES:
         lattice = ArrayReader(np.ascontiguousarray(volume[:, y_parity::2, x_parity::2]))
-        restored = np.stack(list(restore_full(lattice, checkpoint, config)))
+        restored = gather_slices(restore_full(lattice, checkpoint, config), lattice.shape[0])
         if output is None:
             output = np.empty(volume.shape, dtype=restored.dtype)
         output[:, y_parity::2, x_parity::2] = restored

@@ -7,7 +7,7 @@ from vemrestore import restore
 from vemrestore.config import InferenceConfig
 from vemrestore.data.normalization import Normalizer
 from vemrestore.geometry import TileGrid
-from vemrestore.inference import restore_slices
+from vemrestore.inference import gather_slices, restore_slices
 from vemrestore.io.base import ArrayReader
 from vemrestore.models import create_model
 
@@ -117,3 +117,14 @@ def test_restoring_region_by_region_reproduces_the_whole_volume(random_conv_mode
             for x in (slice(0, 7), slice(7, 53)):
                 assembled[z, y, x] = run((z, y, x))
     np.testing.assert_array_equal(assembled, whole)
+
+
+def test_gather_slices_fills_one_volume_and_refuses_a_wrong_count():
+    slices = [np.full((3, 4), z, dtype=np.uint16) for z in range(5)]
+    volume = gather_slices(iter(slices), 5)
+    assert volume.dtype == np.uint16 and volume.shape == (5, 3, 4)
+    assert np.array_equal(volume, np.stack(slices))
+    with pytest.raises(ValueError, match="4 slices for a volume of 5"):
+        gather_slices(iter(slices[:4]), 5)
+    with pytest.raises(ValueError, match="0 slices"):
+        gather_slices(iter([]), 5)
