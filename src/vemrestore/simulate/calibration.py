@@ -20,9 +20,11 @@ Foi et al., "Practical Poissonian-Gaussian noise modeling and fitting for single
 data" (2008): per 2×2 block, the high-pass ``(p00 - p01 - p10 + p11) / 2`` carries the noise
 variance and the mean of the 8 neighbouring blocks the local signal; a robust (MAD) variance
 per bin keeps edges out. The lag-1 x-correlation ``ρ`` of the noise (``noise_correlation``)
-is read as detector blur, and the variances are corrected by it. A variance that falls
-with brightness is read as inverted contrast (``NoiseProfile.inverted``). Line jitter is not
-estimated from a single volume.
+is read as detector blur, and the variances are corrected by it; a lag-1 y-correlation (scans
+resampled when registered correlate neighbouring lines too) is kept as ``y_correlation`` and
+corrected for as well, since the 2×2 high-pass sees ``(1 - ρx)(1 - ρy)`` of the variance.
+A variance that falls with brightness is read as inverted contrast (``NoiseProfile.inverted``).
+Line jitter is not estimated from a single volume.
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ _MIN_BIN = 64
 """Fewest samples a bin needs to count in the fit."""
 _MAX_POLE = 0.98
 _MIN_POLE = 0.05
-"""Below this, a single-volume x-correlation is read as estimation scatter, not blur."""
+"""Below this, a single-volume x- (or y-) correlation is read as estimation scatter, not blur."""
+_MAX_Y_CORRELATION = 0.5
+"""The most a two-tap filter along y (``RecorruptedTask``'s model of it) can give."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,8 @@ class CalibrationFit:
     """A fitted profile and the evidence: binned (mean, variance) points, (B,) float64 arrays.
 
     ``slope``/``intercept`` are the fitted line through ``variances`` over ``means``;
-    ``x_correlation`` the lag-1 noise correlation along x at ``speedup``.
+    ``x_correlation`` the lag-1 noise correlation along x at ``speedup``; ``y_correlation``
+    along y (single volumes only; 0 where it is within estimation scatter).
     """
 
     profile: NoiseProfile
@@ -67,6 +72,7 @@ class CalibrationFit:
     slope: float
     intercept: float
     x_correlation: float
+    y_correlation: float = 0.0
 
     def fitted(self, means: np.ndarray) -> np.ndarray:
         """The fitted variance at ``means``."""
@@ -78,7 +84,8 @@ class CalibrationFit:
             [
                 f"calibration: {self.method}, speed-up {self.speedup:g}, {len(self.means)} bins",
                 f"variance = {self.slope:.4g} * mean + {self.intercept:.4g} (normalised units)",
-                f"x-correlation of the noise {self.x_correlation:.3f}",
+                f"x-correlation of the noise {self.x_correlation:.3f}, "
+                f"y-correlation {self.y_correlation:.3f}",
                 f"profile: {self.profile.describe()}",
             ]
         )
@@ -131,8 +138,9 @@ def calibrate_single(volume: np.ndarray, bins: int = 24) -> CalibrationFit:
     if min(volume.shape[1:]) < 16:
         raise VemRestoreError(f"shape {volume.shape}: slices need at least 16×16 pixels")
     data = volume.astype(np.float64) / normalisation_scale(volume.dtype)
-    rho = float(np.median([noise_correlation(plane)[0] for plane in data]))
+    rho, rho_y = np.median([noise_correlation(plane) for plane in data], axis=0).tolist()
     pole = rho if rho > _MIN_POLE else 0.0
+    y_correlation = min(rho_y, _MAX_Y_CORRELATION) if rho_y > _MIN_POLE else 0.0
     height, width = (data.shape[1] // 2) * 2, (data.shape[2] // 2) * 2
     d = data[:, :height, :width]
     high = (d[:, 0::2, 0::2] - d[:, 0::2, 1::2] - d[:, 1::2, 0::2] + d[:, 1::2, 1::2]) / 2.0
@@ -141,7 +149,7 @@ def calibrate_single(volume: np.ndarray, bins: int = 24) -> CalibrationFit:
     smooth = _smooth_blocks(blocks)
     means, variances, counts = _binned_variance(signal[smooth], high[smooth], bins, robust=True)
     # high-pass variance = σ²_filtered (1 - ρ); σ²_filtered = σ² (1 - a) / (1 + a)
-    correction = (1.0 - pole) * (1.0 - pole) / (1.0 + pole)
+    correction = (1.0 - pole) * (1.0 - pole) / (1.0 + pole) * (1.0 - y_correlation)
     variances = variances / correction
     slope, intercept = _fit_line(means, variances, counts)
     gain, offset, inverted = _poisson_part(slope, intercept)
@@ -161,6 +169,7 @@ def calibrate_single(volume: np.ndarray, bins: int = 24) -> CalibrationFit:
         slope,
         intercept,
         rho,
+        y_correlation,
     )
 
 

@@ -8,8 +8,9 @@ network meets the breadth of fast-scan conditions and specimens a facility bring
 2021): a noisy patch ``y`` and a fresh noise draw ``z`` with the noise's own covariance give
 input ``y + α z`` and target ``y − z / α``, whose noises are uncorrelated; minimising the MSE
 between them therefore trains toward the clean signal. Unlike sub-lattice pairs it works at
-full resolution and stays valid for noise correlated along the scan line, as long as ``z``
-copies that correlation, which the calibrated pole does.
+full resolution and stays valid for correlated noise, as long as ``z`` copies the
+correlation: along the scan line the calibrated pole does, across lines (scans resampled when
+registered) a two-tap filter with the calibrated lag-1 y-correlation.
 """
 
 from __future__ import annotations
@@ -111,7 +112,8 @@ class RecorruptedTask(_DrawnNoiseTask):
 
     ``gain``/``read_variance``: noise variance ``gain · s + read_variance`` at normalised signal
     ``s`` (``s`` read as ``1 - s`` when ``inverted``); ``pole``: the noise's lag-1 correlation
-    along x (detector lag). ``alpha`` trades input noise against target noise (R2R's α).
+    along x (detector lag); ``y_correlation``: its lag-1 correlation along y (0 to 0.5).
+    ``alpha`` trades input noise against target noise (R2R's α).
     """
 
     name = "recorrupted"
@@ -123,12 +125,16 @@ class RecorruptedTask(_DrawnNoiseTask):
         gain: float,
         read_variance: float,
         pole: float,
+        y_correlation: float = 0.0,
         inverted: bool = False,
         alpha: float = 0.5,
     ) -> None:
+        if not 0.0 <= y_correlation <= 0.5:
+            raise ValueError(f"y_correlation {y_correlation}: a two-tap filter gives 0 to 0.5")
         self.gain = gain
         self.read_variance = read_variance
         self.pole = pole
+        self.y_correlation = y_correlation
         self.inverted = inverted
         self.alpha = alpha
 
@@ -141,13 +147,18 @@ class RecorruptedTask(_DrawnNoiseTask):
         White noise whose variance follows the local signal (3×3 mean of ``noisy``), through
         the same detector low-pass as the scan: the variance is the profile's *before* the
         low-pass (``vemrestore.simulate.profile``), so the draw matches the scan's noise in
-        variance and x-correlation.
+        variance and x-correlation; then each line is mixed with the next, ``c0·n(y) +
+        c1·n(y+1)`` with ``c0² + c1² = 1`` (variance kept) and ``c0·c1`` the y-correlation.
         """
         local = _box3(noisy)
         electron_signal = 1.0 - local if self.inverted else local
         variance = self.gain * np.clip(electron_signal, 0.0, None) + self.read_variance
-        white = rng.standard_normal(noisy.shape) * np.sqrt(variance)
-        return scan_filter(white, self.pole)
+        variance = np.concatenate([variance, variance[:, -1:]], axis=1)  # one line more for y
+        lines = scan_filter(rng.standard_normal(variance.shape) * np.sqrt(variance), self.pole)
+        rho = self.y_correlation
+        c0 = (math.sqrt(1.0 + 2.0 * rho) + math.sqrt(1.0 - 2.0 * rho)) / 2.0
+        c1 = (math.sqrt(1.0 + 2.0 * rho) - math.sqrt(1.0 - 2.0 * rho)) / 2.0
+        return c0 * lines[:, :-1] + c1 * lines[:, 1:]
 
     def make_example(
         self, patch: dict[str, np.ndarray], rng: np.random.Generator | None = None

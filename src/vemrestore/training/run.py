@@ -261,6 +261,7 @@ def _recorrupted_task(config: TrainingConfig, volumes: Sequence[TrainingVolumes]
         gain=profile.gain,
         read_variance=profile.read_noise**2,
         pole=profile.blur_pole(1.0),
+        y_correlation=fit.y_correlation,
         inverted=profile.inverted,
         alpha=config.self_supervised.alpha,
     )

@@ -90,3 +90,33 @@ def test_recorrupted_pairs_have_uncorrelated_noise_even_when_the_noise_is_lagged
     assert abs(pair_correlation(noise.pole)) < 0.03
     assert abs(pair_correlation(0.0)) > 0.1
     assert math.isclose(noise.pole, math.exp(-1.0), rel_tol=1e-9)
+
+
+def test_recorrupted_pairs_stay_uncorrelated_on_registered_scans() -> None:
+    """Resampling a registered scan correlates neighbouring lines: calibration measures that
+    y-correlation and R2R's recorruption copies it; without it input and target share noise."""
+    ramp = np.linspace(0.1, 0.9, 128)[None, :, None]
+    clean = np.broadcast_to(ramp, (8, 128, 128)).copy()
+    noise = ScanNoise(electrons=50, lag=0.5, bits=0, registered=True)
+    noisy = degrade(clean, noise, np.random.default_rng(3)).astype(np.float64)
+    fit = calibrate_single(noisy)
+    assert fit.y_correlation > 0.15
+
+    def pair_correlation(y_correlation: float) -> float:
+        task = RecorruptedTask(
+            gain=fit.profile.gain,
+            read_variance=fit.profile.read_noise**2,
+            pole=fit.profile.blur_pole(1.0),
+            y_correlation=y_correlation,
+        )
+        inputs, target = task.make_example({"noisy": noisy}, rng=np.random.default_rng(1))
+        a, b = inputs - clean, target - clean
+        shared = (a * b).mean()
+        shared += (a[..., 1:] * b[..., :-1]).mean() + (a[..., :-1] * b[..., 1:]).mean()
+        shared += (a[:, 1:] * b[:, :-1]).mean() + (a[:, :-1] * b[:, 1:]).mean()
+        return float(shared / np.sqrt((a * a).mean() * (b * b).mean()))
+
+    assert abs(pair_correlation(fit.y_correlation)) < 0.05
+    assert pair_correlation(0.0) > 0.15
+    with pytest.raises(ValueError, match="0 to 0.5"):
+        RecorruptedTask(gain=0.02, read_variance=0.0, pole=0.0, y_correlation=0.6)
