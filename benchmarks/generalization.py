@@ -103,6 +103,12 @@ def scan(clean8: np.ndarray, noise: ScanNoise, seed: int) -> tuple[np.ndarray, n
     return np.rint(noisy * 255).astype(np.uint8), clean8
 
 
+def case_seed(source: str, case: str) -> int:
+    """The test noise seed of a cell; calibration and training crops add 500 and 700. From the
+    case's place in the whole grid, so a run on a subset of ``--cases`` draws the same noise."""
+    return 1000 * (list(SOURCES).index(source) + 1) + list(CASES).index(case)
+
+
 def psnr(restored: np.ndarray, reference: np.ndarray) -> float:
     from vemrestore.evaluation.scores import default_data_range, volume_quality
 
@@ -299,8 +305,7 @@ def main() -> None:
         parts = crops(source)
         for case in args.cases.split(","):
             noise = CASES[case]
-            # the case's place in the whole grid, not in --cases: a subset run draws the same noise
-            seed = 1000 * (list(SOURCES).index(source) + 1) + list(CASES).index(case)
+            seed = case_seed(source, case)
             test = scan(parts["test"], noise, seed)
             calibration = scan(parts["calibration"], noise, seed + 500)
             training = scan(parts["training"], noise, seed + 700)

@@ -1,0 +1,138 @@
+"""Checks behind the generalisation benchmark's self-supervised findings, on its own crops.
+
+    python benchmarks/generalization_checks.py calibration     # fitted noise vs the truth
+    python benchmarks/generalization_checks.py blur-floor      # registered scans' signal blur
+    python benchmarks/generalization_checks.py self-ensemble   # generalist, 8-fold TTA
+
+- ``calibration``: ``calibrate_single`` on each test crop (``--crop calibration`` for the
+  calibration crops) against the true noise (noisy − clean): electrons at white and the lag-1
+  x/y correlations, as R2R uses them;
+- ``blur-floor``: the PSNR of a registered scan's noise-free signal (shifted and shifted back
+  with cubic splines, as ``degrade`` does; with and without the case's detector lag) against
+  the clean crop: what a target that keeps that blur could at most cost;
+- ``self-ensemble``: the shipped generalist alone and averaged over the 8 flips × 90°
+  rotations of each tile (test-time augmentation), PSNR and seconds per cell.
+
+Same sources, cases, seeds and PSNR definition as ``generalization.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+
+import numpy as np
+import torch
+from generalization import CASES, HERE, SOURCES, case_seed, crops, psnr, scan
+from torch import nn
+
+SEED_OFFSET = {"test": 0, "calibration": 500}
+
+
+def calibration(crop: str) -> None:
+    from vemrestore.simulate.calibration import calibrate_single
+
+    print("| source | case | electrons: true / fitted | ρx true / fitted | ρy true / fitted |")
+    print("|---|---|---:|---:|---:|")
+    for source in SOURCES:
+        part = crops(source)[crop]
+        for case, noise in CASES.items():
+            noisy, clean = scan(part, noise, case_seed(source, case) + SEED_OFFSET[crop])
+            fit = calibrate_single(noisy)
+            noise_only = noisy.astype(np.float64) - clean.astype(np.float64)
+            true_x, true_y = np.median([_lag1(plane) for plane in noise_only], axis=0)
+            print(
+                f"| {source} | {case} | {noise.electrons:g} / "
+                f"{fit.profile.electrons_per_unit:.1f} | {true_x:.2f} / {fit.x_correlation:.2f} "
+                f"| {true_y:.2f} / {fit.y_correlation:.2f} |",
+                flush=True,
+            )
+
+
+def _lag1(plane: np.ndarray) -> tuple[float, float]:
+    """(x, y) lag-1 correlation coefficients of a noise image."""
+    along_x = np.corrcoef(plane[:, 1:].ravel(), plane[:, :-1].ravel())[0, 1]
+    along_y = np.corrcoef(plane[1:].ravel(), plane[:-1].ravel())[0, 1]
+    return float(along_x), float(along_y)
+
+
+def blur_floor() -> None:
+    for source in SOURCES:
+        clean8 = crops(source)["test"]
+        for case, noise in CASES.items():
+            if not noise.registered:
+                continue
+            seed = case_seed(source, case)
+            noiseless = noise.model_copy(update={"electrons": 1e7, "read_noise": 0.0})
+            lagged, clean = scan(clean8, noiseless, seed)
+            shifted, _ = scan(clean8, noiseless.model_copy(update={"lag": 0.0}), seed)
+            print(
+                f"{source} | {case}: noise-free signal {psnr(shifted, clean):.2f} dB, "
+                f"with the {noise.lag:g} px lag {psnr(lagged, clean):.2f} dB",
+                flush=True,
+            )
+
+
+class _EightFold(nn.Module):
+    """The mean of a network over the 8 flips × 90° rotations of its (square) tiles."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+        for name in ("window", "accepts_any_window", "model_name"):
+            if hasattr(network, name):
+                setattr(self, name, getattr(network, name))
+
+    def forward(self, tiles: torch.Tensor) -> torch.Tensor:
+        total = torch.zeros_like(tiles)
+        for flipped in (False, True):
+            view = tiles.flip(-1) if flipped else tiles
+            for turns in range(4):
+                out = self.network(torch.rot90(view, turns, (-2, -1)))
+                out = torch.rot90(out, -turns, (-2, -1))
+                total += out.flip(-1) if flipped else out
+        return total / 8
+
+
+def self_ensemble() -> None:
+    from vemrestore import restore
+    from vemrestore.model_io.files import as_checkpoint
+
+    plain = as_checkpoint(HERE.parent / "src/vemrestore/pretrained/generalist_unet2p5d.pt")
+    eightfold = dataclasses.replace(plain, model=_EightFold(plain.model))
+    for source in SOURCES:
+        part = crops(source)["test"]
+        for case, noise in CASES.items():
+            noisy, clean = scan(part, noise, case_seed(source, case))
+            scores = []
+            for checkpoint in (plain, eightfold):
+                start = time.perf_counter()
+                scores.append(
+                    (psnr(restore(noisy, checkpoint), clean), time.perf_counter() - start)
+                )
+            (alone, alone_s), (eight, eight_s) = scores
+            print(
+                f"{source} | {case} | generalist {alone:.2f} dB ({alone_s:.1f} s) | 8-fold "
+                f"{eight:.2f} dB ({eight_s:.1f} s) | {eight - alone:+.2f}",
+                flush=True,
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("check", choices=("calibration", "blur-floor", "self-ensemble"))
+    parser.add_argument("--crop", choices=tuple(SEED_OFFSET), default="test")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.check == "calibration":
+        calibration(args.crop)
+    elif args.check == "blur-floor":
+        blur_floor()
+    else:
+        self_ensemble()
+
+
+if __name__ == "__main__":
+    main()
