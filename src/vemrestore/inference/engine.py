@@ -102,7 +102,7 @@ def gather_slices(slices: Iterable[np.ndarray], depth: int) -> np.ndarray:
     """The ``depth`` slices, in z order, as one (depth, Y, X) array filled as they arrive.
 
     ``np.stack`` of a list holds every slice twice (the list and the stacked copy) and pays
-    for the list's fresh pages: it cost the identity engine in memory a quarter of its speed
+    for the list's fresh pages, a quarter of the identity engine's in-memory time
     (benchmarks/RESULTS.md, "Engine").
     """
     volume: np.ndarray | None = None
