@@ -44,23 +44,14 @@ _CROP = 1024
 
 
 def generalist_config(
-    clean: list[str],
-    *,
-    minutes: float,
-    seed: int = 0,
-    lr: float = 1e-3,
-    window: int = 1,
-    noise_level_input: bool = False,
+    clean: list[str], *, minutes: float, seed: int = 0, lr: float = 1e-3, window: int = 1
 ) -> TrainingConfig:
     """The recipe: unet2p5d (2D by default), MSE, Adam, 96 px patches (sources need 240 px:
     the pixel-size augmentation averages down up to 2.5 times the patch)."""
-    params: dict[str, object] = {"window": window}
-    if noise_level_input:
-        params["noise_level_input"] = True
     return TrainingConfig(
         data={"clean": clean},
         synthetic={},
-        model={"name": "unet2p5d", "params": params},
+        model={"name": "unet2p5d", "params": {"window": window}},
         patch_size=(96, 96),
         batch_size=8,
         loss="1*MSE",
@@ -96,12 +87,6 @@ def main() -> None:
         type=int,
         default=1,
         help="slices per input (3: 2.5D; a 2D --init is widened to it)",
-    )
-    parser.add_argument(
-        "--noise-level-input",
-        action="store_true",
-        help="give the network its tile's estimated noise level (an --init without it gains "
-        "the input channel at zero weight, so training starts from the blind restoration)",
     )
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (1 is fastest on shared cores)"
@@ -149,41 +134,27 @@ def _train_new(args: argparse.Namespace) -> TrainResult:
         else:
             clean.append(str(args.shared / name))
     config = generalist_config(
-        clean,
-        minutes=args.minutes,
-        lr=args.lr,
-        seed=args.seed,
-        window=args.window,
-        noise_level_input=args.noise_level_input,
+        clean, minutes=args.minutes, lr=args.lr, seed=args.seed, window=args.window
     )
     init = args.init
-    if init is not None and (args.window > 1 or args.noise_level_input):
-        init = widened(
-            init,
-            window=args.window,
-            noise_level_input=args.noise_level_input,
-            out=args.out.with_name(args.out.name + "-init.pt"),
-        )
+    if init is not None and args.window > 1:
+        init = widened(init, window=args.window, out=args.out.with_name(args.out.name + "-init.pt"))
     return train(config, args.out, init=init)
 
 
-def widened(init: Path, *, window: int, noise_level_input: bool, out: Path) -> Path:
-    """A blind 2D (window 1) unet2p5d widened to ``window`` slices and, if asked, a noise-level
-    channel, which restores exactly as the 2D network at first: the stem sees the centre slice
-    only (the new inputs' weights start at zero, so training decides how much they add) and
-    every output slice gets the centre's correction (the network is residual, so the outer
-    slices start from their own input)."""
+def widened(init: Path, *, window: int, out: Path) -> Path:
+    """A 2D (window 1) unet2p5d widened to ``window`` slices, whose centre output starts as
+    the 2D restoration: the stem sees the centre slice only (the neighbours' weights start at
+    zero, so training decides how much they add) and every output slice gets the centre's
+    correction (the network is residual, so the outer slices start from their own input)."""
     start = load_checkpoint(init)
     params = start.model.model_params
-    if params.get("window", 1) != 1 or params.get("noise_level_input", False):
-        raise SystemExit(f"error: {init}: only blind 2D weights can be widened")
-    model = create_model(
-        "unet2p5d", **{**params, "window": window, "noise_level_input": noise_level_input}
-    )
+    if params.get("window", 1) != 1:
+        raise SystemExit(f"error: {init}: --window {window} widens 2D weights only")
+    model = create_model("unet2p5d", **{**params, "window": window})
     state = dict(start.model.state_dict())
     stem = state["stem.0.0.weight"]
-    inputs = window + 1 if noise_level_input else window
-    widened_stem = stem.new_zeros(stem.shape[0], inputs, *stem.shape[2:])
+    widened_stem = stem.new_zeros(stem.shape[0], window, *stem.shape[2:])
     widened_stem[:, window // 2] = stem[:, 0]
     state["stem.0.0.weight"] = widened_stem
     state["head.weight"] = state["head.weight"].repeat(window, 1, 1, 1)

@@ -14,11 +14,6 @@ restored in one pass at 2D cost. Design choices for CPU speed:
 Defaults (base 16, depth 4): the fourth level doubles the receptive field (43 → 87 px) for
 ~35% more FLOPs but only ~5-10% less whole-volume throughput (``restore``, where tiling
 overhead weighs in); base 24 would halve the speed (figures in benchmarks/RESULTS.md).
-
-``noise_level_input`` adds one input channel holding the tile's own noise level (a robust
-median estimate, see ``estimate_noise_level``): a convolution sees only its receptive field
-and cannot take a median over the tile, so a blind network must guess the level from local
-texture, which is how it confuses fine structure with noise on EM it has never seen.
 """
 
 from __future__ import annotations
@@ -57,24 +52,6 @@ class _UpLevel(nn.Module):
         return self.refine(up + skip)
 
 
-def estimate_noise_level(x: torch.Tensor) -> torch.Tensor:
-    """Noise σ per sample of ``x`` (B, D, H, W) → (B,), from its 2×2 Haar diagonal detail.
-
-    The diagonal detail of a smooth image is near zero, so its median absolute value measures
-    the noise (Donoho's estimator); edges and fine texture are a minority the median ignores.
-    Correlated noise (detector lag, registration) reads lower, the same in training and use.
-    """
-    height, width = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
-    if height == 0 or width == 0:
-        return x.new_zeros(x.shape[0])
-    even = x[..., :height, :width]
-    diagonal = (
-        even[..., 0::2, 0::2] - even[..., 0::2, 1::2] - even[..., 1::2, 0::2] + even[..., 1::2, 1::2]
-    ) / 2
-    mad_to_sigma = 0.6745  # median |z| of a standard normal z (a local: TorchScript)
-    return diagonal.abs().flatten(1).median(dim=1).values / mad_to_sigma
-
-
 @register_model("unet2p5d")
 class UNet2p5D(nn.Module):
     """2.5D U-Net: (B, D, H, W) float32 → (B, D, H, W), slices as channels.
@@ -83,27 +60,16 @@ class UNet2p5D(nn.Module):
     ``base_channels``: width at full resolution; level ``i`` has ``base_channels · 2**i``.
     ``depth``: number of resolution levels (1 = no downsampling); H and W are padded
     internally to a multiple of ``2**(depth - 1)`` and cropped back.
-    ``noise_level_input``: feed the tile's estimated noise level as one more input channel.
     """
 
-    def __init__(
-        self,
-        window: int = 5,
-        base_channels: int = 16,
-        depth: int = 4,
-        noise_level_input: bool = False,
-    ) -> None:
+    def __init__(self, window: int = 5, base_channels: int = 16, depth: int = 4) -> None:
         super().__init__()
         self.window = require_int("window", window, 1, MAX_WINDOW)
-        if not isinstance(noise_level_input, bool):
-            raise ValueError(f"noise_level_input must be true or false, got {noise_level_input!r}")
-        self.noise_level_input = noise_level_input
         require_int("base_channels", base_channels, 1, 256)
         require_int("depth", depth, 1, 6)
         widths = [base_channels * 2**level for level in range(depth)]
         self.size_multiple = 2 ** (depth - 1)
-        inputs = window + 1 if noise_level_input else window
-        self.stem = nn.Sequential(_conv3x3(inputs, widths[0]), _conv3x3(widths[0], widths[0]))
+        self.stem = nn.Sequential(_conv3x3(window, widths[0]), _conv3x3(widths[0], widths[0]))
         self.down_levels = nn.ModuleList(
             _down_level(widths[level - 1], widths[level], bottom=level == depth - 1)
             for level in range(1, depth)
@@ -118,12 +84,6 @@ class UNet2p5D(nn.Module):
             raise ValueError(f"unet2p5d was built for {self.window} slices, got {x.shape[1]}")
         height, width = x.shape[-2], x.shape[-1]
         padded = pad_to_multiple(x, self.size_multiple)
-        if self.noise_level_input:
-            # σ 0.05 (normalised) reads 1.0: fast scans span about 0.005-0.2, so the channel
-            # stays of order one like the image channels
-            level = estimate_noise_level(x) / 0.05
-            plane = level.reshape(-1, 1, 1, 1).expand(-1, 1, padded.shape[-2], padded.shape[-1])
-            padded = torch.cat([padded, plane.to(padded.dtype)], dim=1)
         features = self.stem(padded)
         skips: list[torch.Tensor] = []
         for down in self.down_levels:

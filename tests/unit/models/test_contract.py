@@ -15,7 +15,6 @@ from vemrestore.config import NormalizationConfig
 from vemrestore.model_io.checkpoint import save_checkpoint
 from vemrestore.model_io.files import load_checkpoint
 from vemrestore.models import create_model, list_models
-from vemrestore.models.unet2p5d import estimate_noise_level
 
 SMALL_PARAMS: dict[str, dict[str, int]] = {
     "unet2p5d": {"base_channels": 8, "depth": 3},
@@ -33,7 +32,6 @@ INVALID_PARAMS = [(name, {"window": 0}) for name in list_models()] + [
     ("unet2p5d", {"base_channels": 0}),
     ("unet2p5d", {"depth": 0}),
     ("unet2p5d", {"depth": 3.0}),
-    ("unet2p5d", {"noise_level_input": 1}),
     ("gshift", {"channels": 16}),
     ("gshift", {"middle_blocks": 0}),
     ("gshift", {"full_res_channels": True}),
@@ -141,29 +139,3 @@ def test_unet2p5d_refuses_a_window_it_was_not_built_for():
     model = small_model("unet2p5d", 5)
     with pytest.raises(ValueError, match="built for 5 slices, got 3"):
         model(windows(1, 3, 8, 8))
-
-
-def test_noise_level_estimate_reads_the_noise_not_the_structure():
-    generator = torch.Generator().manual_seed(1)
-    ramp = torch.linspace(0.2, 0.8, 128)
-    smooth = (ramp[None, :] + 0.3 * torch.sin(ramp[:, None] * 9)).expand(128, 128)
-    sigmas = torch.tensor([0.01, 0.05, 0.2])
-    noisy = smooth + sigmas[:, None, None, None] * torch.randn(3, 1, 128, 128, generator=generator)
-    assert torch.allclose(estimate_noise_level(noisy), sigmas, rtol=0.1)
-    assert estimate_noise_level(torch.zeros(1, 1, 1, 5)).tolist() == [0.0]
-
-
-def test_unet2p5d_noise_level_channel_is_one_more_stem_input_and_scripts():
-    """With that channel's stem weights at zero it is the blind network (how a blind
-    checkpoint is widened); with them it restores otherwise."""
-    torch.manual_seed(0)
-    aware = create_model("unet2p5d", window=1, base_channels=8, depth=3, noise_level_input=True)
-    blind = create_model("unet2p5d", window=1, base_channels=8, depth=3)
-    state = aware.state_dict()
-    blind.load_state_dict({**state, "stem.0.0.weight": state["stem.0.0.weight"][:, :1]})
-    x = windows(2, 1, 33, 40)
-    with torch.no_grad():
-        assert not torch.allclose(aware(x), blind(x))
-        aware.stem[0][0].weight[:, 1] = 0
-        assert torch.allclose(aware(x), blind(x))
-        assert torch.equal(torch.jit.script(aware.eval())(x), aware(x))
