@@ -3,6 +3,7 @@
     python benchmarks/generalization_checks.py calibration     # fitted noise vs the truth
     python benchmarks/generalization_checks.py blur-floor      # registered scans' signal blur
     python benchmarks/generalization_checks.py self-ensemble   # generalist, 8-fold TTA
+    python benchmarks/generalization_checks.py blend           # generalist + fitted Gaussian
 
 - ``calibration``: ``calibrate_single`` on each test crop (``--crop calibration`` for the
   calibration crops) against the true noise (noisy − clean): electrons at white and the lag-1
@@ -11,7 +12,11 @@
   with cubic splines, as ``degrade`` does; with and without the case's detector lag) against
   the clean crop: what a target that keeps that blur could at most cost;
 - ``self-ensemble``: the shipped generalist alone and averaged over the 8 flips × 90°
-  rotations of each tile (test-time augmentation), PSNR and seconds per cell.
+  rotations of each tile (test-time augmentation), PSNR and seconds per cell;
+- ``blend``: the generalist's weights with ``gaussian_blend`` 0-0.6 (its output averaged with
+  the Gaussian of the input closest to it), first on crops of two *training* sources (ISBI
+  test stack, NeuroProof cube 2) under the same noise grid, where the weight is chosen (best
+  mean PSNR), then on the held-out test crops against the cached best classical filter.
 
 Same sources, cases, seeds and PSNR definition as ``generalization.py``.
 """
@@ -24,7 +29,7 @@ import time
 
 import numpy as np
 import torch
-from generalization import CASES, HERE, SOURCES, case_seed, crops, psnr, scan
+from generalization import CASES, DATA, HERE, SOURCES, best_classical, case_seed, crops, psnr, scan
 from torch import nn
 
 SEED_OFFSET = {"test": 0, "calibration": 500}
@@ -119,9 +124,59 @@ def self_ensemble() -> None:
             )
 
 
+BLEND_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+BLEND_CHOICE_CROPS = {
+    "ISBI test stack": ("isbi2012_sstem_test_30x512x512.tif", np.s_[20:28, :256, :256]),
+    "NeuroProof cube 2": ("neuroproof_fibsem_medulla_sample2_250x250x250.tif", np.s_[200:216]),
+}
+
+
+def blend() -> None:
+    import tifffile
+
+    from vemrestore import restore
+    from vemrestore.model_io.files import as_checkpoint
+    from vemrestore.models.registry import create_model
+
+    shipped = as_checkpoint(HERE.parent / "src/vemrestore/pretrained/generalist_unet2p5d.pt")
+    params = {k: v for k, v in shipped.model.model_params.items() if k != "gaussian_blend"}
+
+    def with_weight(weight: float):  # the shipped weights, blended with ``weight``
+        model = create_model(shipped.model.model_name, **params, gaussian_blend=weight)
+        model.load_state_dict(shipped.model.state_dict())
+        return dataclasses.replace(shipped, model=model.eval())
+
+    checkpoints = {weight: with_weight(weight) for weight in BLEND_WEIGHTS}
+
+    def row(label: str, noisy: np.ndarray, clean: np.ndarray) -> list[float]:
+        scores = [psnr(restore(noisy, checkpoints[w]), clean) for w in BLEND_WEIGHTS]
+        print(f"{label} | " + " | ".join(f"{w:.1f}: {v:.2f}" for w, v in zip(BLEND_WEIGHTS, scores)),
+              flush=True)
+        return scores
+
+    choice = []
+    for name, (file, region) in BLEND_CHOICE_CROPS.items():
+        clean8 = tifffile.imread(DATA / file)[region]
+        for index, (case, noise) in enumerate(CASES.items()):
+            noisy, clean = scan(clean8, noise, 9000 + index)
+            choice.append(row(f"training source {name} | {case}", noisy, clean))
+    means = np.mean(choice, axis=0)
+    chosen = BLEND_WEIGHTS[int(np.argmax(means))]
+    print("mean PSNR on the training sources: " + ", ".join(
+        f"{w:.1f}: {m:.3f}" for w, m in zip(BLEND_WEIGHTS, means)) + f" -> weight {chosen}")
+    for source in SOURCES:
+        part = crops(source)["test"]
+        for case, noise in CASES.items():
+            noisy, clean = scan(part, noise, case_seed(source, case))
+            scores = row(f"held out {source} | {case}", noisy, clean)
+            best = best_classical(source, case)
+            print(f"  best classical {best:.2f}: generalist {scores[0] - best:+.2f}, "
+                  f"blend {chosen} {scores[BLEND_WEIGHTS.index(chosen)] - best:+.2f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("check", choices=("calibration", "blur-floor", "self-ensemble"))
+    parser.add_argument("check", choices=("calibration", "blur-floor", "self-ensemble", "blend"))
     parser.add_argument("--crop", choices=tuple(SEED_OFFSET), default="test")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -130,8 +185,10 @@ def main() -> None:
         calibration(args.crop)
     elif args.check == "blur-floor":
         blur_floor()
-    else:
+    elif args.check == "self-ensemble":
         self_ensemble()
+    else:
+        blend()
 
 
 if __name__ == "__main__":

@@ -189,7 +189,7 @@ def default_init(config: TrainingConfig) -> Path | None:
         return None
     generalist = load_checkpoint(GENERALIST).model
     wanted = create_model(config.model.name, **config.model.params)
-    if (generalist.model_name, generalist.model_params) != (wanted.model_name, wanted.model_params):
+    if not _same_network(generalist, wanted):
         return None
     logger.info("fine-tuning the shipped generalist %s (from_scratch to start anew)", GENERALIST)
     return GENERALIST
@@ -338,13 +338,25 @@ def _build_model(config: TrainingConfig, init: PathLike | None) -> nn.Module:
         raise VemRestoreError(f"model: {error}") from None
     if init is not None:
         start = load_checkpoint(init).model
-        if (start.model_name, start.model_params) != (model.model_name, model.model_params):
+        if not _same_network(start, model):
             raise VemRestoreError(
                 f"{init}: holds {start.model_name} {start.model_params}, but the config asks "
                 f"for {model.model_name} {model.model_params}"
             )
         model.load_state_dict(start.state_dict())
     return model
+
+
+def _same_network(start: nn.Module, model: nn.Module) -> bool:
+    """Whether ``start``'s weights are ``model``'s network: same name and the same tensors.
+    Parameters that add no weights (the generalist's ``gaussian_blend``, an inference-time
+    mix) may differ: fine-tuning takes the weights, the run's config the rest."""
+    if start.model_name != model.model_name:
+        return False
+    ours, theirs = start.state_dict(), model.state_dict()
+    return ours.keys() == theirs.keys() and all(
+        ours[name].shape == theirs[name].shape for name in ours
+    )
 
 
 def _precision(config: TrainingConfig) -> str:

@@ -7,6 +7,7 @@ Most checks use narrow variants (``SMALL_PARAMS``) so the module runs in seconds
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -15,6 +16,7 @@ from vemrestore.config import NormalizationConfig
 from vemrestore.model_io.checkpoint import save_checkpoint
 from vemrestore.model_io.files import load_checkpoint
 from vemrestore.models import create_model, list_models
+from vemrestore.models.unet2p5d import BLEND_SIGMAS
 
 SMALL_PARAMS: dict[str, dict[str, int]] = {
     "unet2p5d": {"base_channels": 8, "depth": 3},
@@ -32,6 +34,8 @@ INVALID_PARAMS = [(name, {"window": 0}) for name in list_models()] + [
     ("unet2p5d", {"base_channels": 0}),
     ("unet2p5d", {"depth": 0}),
     ("unet2p5d", {"depth": 3.0}),
+    ("unet2p5d", {"gaussian_blend": 1.5}),
+    ("unet2p5d", {"gaussian_blend": True}),
     ("gshift", {"channels": 16}),
     ("gshift", {"middle_blocks": 0}),
     ("gshift", {"full_res_channels": True}),
@@ -139,3 +143,33 @@ def test_unet2p5d_refuses_a_window_it_was_not_built_for():
     model = small_model("unet2p5d", 5)
     with pytest.raises(ValueError, match="built for 5 slices, got 3"):
         model(windows(1, 3, 8, 8))
+
+
+def test_unet2p5d_gaussian_blend_mixes_the_network_with_a_fitted_gaussian():
+    """Same weights as the plain network; the output moves towards the Gaussian of the input
+    (from ``BLEND_SIGMAS``) that is closest to the network's own output."""
+    from scipy import ndimage
+
+    torch.manual_seed(0)
+    plain = create_model("unet2p5d", window=1, base_channels=8, depth=3).eval()
+    blended = create_model(
+        "unet2p5d", window=1, base_channels=8, depth=3, gaussian_blend=0.4
+    ).eval()
+    assert blended.state_dict().keys() == plain.state_dict().keys()
+    blended.load_state_dict(plain.state_dict())
+    x = windows(2, 1, 48, 56)
+    with torch.no_grad():
+        network, mixed = plain(x), blended(x)
+        assert torch.equal(torch.jit.script(blended)(x), mixed)
+    fitted = (mixed - 0.6 * network) / 0.4
+    for index in range(2):
+        candidates = {
+            sigma: ndimage.gaussian_filter(x[index, 0].numpy(), sigma, mode="nearest")
+            for sigma in BLEND_SIGMAS
+        }
+        inner = np.s_[10:-10, 10:-10]  # the edges are replicated at another distance
+        closest = min(
+            BLEND_SIGMAS,
+            key=lambda s: np.mean((candidates[s] - network[index, 0].numpy())[inner] ** 2),
+        )
+        assert np.abs(fitted[index, 0].numpy() - candidates[closest])[inner].max() < 1e-3
