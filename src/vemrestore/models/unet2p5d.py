@@ -146,9 +146,9 @@ class UNet2p5D(nn.Module):
         errors = (sampled - target).square().mean(dim=(1, 3, 4))
         weights = bank[errors.argmin(dim=1)][:, None, None, None, :]
         rows = weights[..., 0] * padded[..., :, 0:width]
-        for tap in range(1, taps):
-            rows = rows + weights[..., tap] * padded[..., :, tap : tap + width]
+        for tap in range(1, taps):  # addcmul: one pass over the tile per tap
+            rows = torch.addcmul(rows, weights[..., tap], padded[..., :, tap : tap + width])
         fitted = weights[..., 0] * rows[..., 0:height, :]
         for tap in range(1, taps):
-            fitted = fitted + weights[..., tap] * rows[..., tap : tap + height, :]
+            fitted = torch.addcmul(fitted, weights[..., tap], rows[..., tap : tap + height, :])
         return (1.0 - self.gaussian_blend) * restored + self.gaussian_blend * fitted
