@@ -14,6 +14,11 @@ over best to unseen data in the quality benchmark and assumes nothing about the 
 
 The best checkpoint (validation on held-out slices of the training sources) is left in the
 run folder; ``--install`` copies it into the package as the default model.
+
+On a GPU machine that cannot reach ``../shared``: ``--pack DIR --keep 0.4`` writes the first
+40 % of every source's slices (large sources centre-cropped) to ``DIR``, small enough to
+carry, and ``--shared DIR --batch-size 64 --workers 3`` trains from them
+(``demo/train_generalist_gpu.sh`` runs the arms of the GPU session).
 """
 
 from __future__ import annotations
@@ -48,16 +53,25 @@ held-out grid's noises (``python benchmarks/generalization_checks.py blend``).""
 
 
 def generalist_config(
-    clean: list[str], *, minutes: float, seed: int = 0, lr: float = 1e-3, window: int = 1
+    clean: list[str],
+    *,
+    minutes: float,
+    seed: int = 0,
+    lr: float = 1e-3,
+    window: int = 1,
+    width: int = 16,
+    batch_size: int = 8,
+    workers: int = 0,
 ) -> TrainingConfig:
     """The recipe: unet2p5d (2D by default), MSE, Adam, 96 px patches (sources need 240 px:
     the pixel-size augmentation averages down up to 2.5 times the patch)."""
     return TrainingConfig(
         data={"clean": clean},
         synthetic={},
-        model={"name": "unet2p5d", "params": {"window": window}},
+        model={"name": "unet2p5d", "params": {"window": window, "base_channels": width}},
         patch_size=(96, 96),
-        batch_size=8,
+        batch_size=batch_size,
+        workers=workers,
         loss="1*MSE",
         optimizer={"lr": lr, "plateau_patience": 6},
         epochs=None,
@@ -95,7 +109,15 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (1 is fastest on shared cores)"
     )
+    parser.add_argument("--width", type=int, default=16, help="unet2p5d base_channels")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=0, help="patch-drawing processes")
+    parser.add_argument("--pack", type=Path, help="only write thinned sources to this folder")
+    parser.add_argument("--keep", type=float, default=0.4, help="fraction of slices --pack keeps")
     args = parser.parse_args()
+    if args.pack is not None:
+        pack(args.shared, args.pack, keep=args.keep)
+        return
     if args.install_from is not None:
         install(args.install_from)
         return
@@ -142,12 +164,33 @@ def _train_new(args: argparse.Namespace) -> TrainResult:
         else:
             clean.append(str(args.shared / name))
     config = generalist_config(
-        clean, minutes=args.minutes, lr=args.lr, seed=args.seed, window=args.window
+        clean,
+        minutes=args.minutes,
+        lr=args.lr,
+        seed=args.seed,
+        window=args.window,
+        width=args.width,
+        batch_size=args.batch_size,
+        workers=args.workers,
     )
     init = args.init
     if init is not None and args.window > 1:
         init = widened(init, window=args.window, out=args.out.with_name(args.out.name + "-init.pt"))
     return train(config, args.out, init=init)
+
+
+def pack(shared: Path, out: Path, *, keep: float) -> None:
+    """The sources thinned to the first ``keep`` of their slices (large ones centre-cropped
+    as training crops them), zlib-compressed: the same mix of sources by area, small enough
+    to travel to a machine without ``../shared``."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in SOURCES:
+        volume = tifffile.imread(shared / name)
+        y0, x0 = max(0, (volume.shape[1] - _CROP) // 2), max(0, (volume.shape[2] - _CROP) // 2)
+        slices = max(1, round(volume.shape[0] * keep))
+        thinned = volume[:slices, y0 : y0 + _CROP, x0 : x0 + _CROP]
+        tifffile.imwrite(out / name, thinned, photometric="minisblack", compression="zlib")
+        print(f"{name}: {thinned.shape}")
 
 
 def widened(init: Path, *, window: int, out: Path) -> Path:
