@@ -30,7 +30,11 @@ Methods per (source, case):
 - ``checkerboard``: the default of ``vemrestore train self-supervised`` (diagonal sub-lattice
   pairs), from the generalist, same budget;
 - ``in-domain ceiling``: the same network fine-tuned supervised on clean/noisy pairs of the
-  test *source* (other slices) under the same noise, same budget.
+  test *source* (other slices) under the same noise, same budget;
+- ``n2v`` / ``care``: the peers a user would pick instead, CAREamics N2V 2D trained on the
+  noisy test crop itself and CAREamics CARE 2D trained on the ceiling's clean/noisy pairs,
+  both from scratch (CAREamics ships no pretrained EM model) for ``--learned-minutes``, run
+  in the throwaway venv of ``benchmarks/quality.py``.
 
 PSNR: whole-volume MSE, data range of the dtype (255 or 65535), the project's one definition
 (``vemrestore.evaluation.scores.volume_quality``). Results are cached per cell in
@@ -261,6 +265,34 @@ def fine_tune(
     }
 
 
+def careamics(
+    algorithm: str,
+    noisy: np.ndarray,
+    minutes: float,
+    work: Path,
+    training_pair: tuple[np.ndarray, np.ndarray],
+) -> dict:
+    """Train a CAREamics peer for ``minutes`` wall-clock (N2V on ``noisy`` itself, CARE on
+    ``training_pair``), then restore ``noisy`` with it, each in its own venv process."""
+    from quality import predict_careamics, train_careamics
+
+    test = work / "noisy.tif"
+    tifffile.imwrite(test, noisy)
+    fast, slow = test, test
+    if algorithm == "care":
+        fast, slow = work / "fast.tif", work / "slow.tif"
+        tifffile.imwrite(fast, training_pair[0])
+        tifffile.imwrite(slow, training_pair[1])
+    checkpoint, info = train_careamics(algorithm, work, minutes, fast, slow)
+    restored_path = work / "restored.tif"
+    predicted = predict_careamics(checkpoint, test, test, restored_path)
+    return {
+        "restored": tifffile.imread(restored_path),
+        "seconds": info["train_seconds"] + predicted["predict_seconds"],
+        "detail": f"{info['steps']} steps",
+    }
+
+
 # ---- the grid ------------------------------------------------------------------------------
 
 
@@ -345,6 +377,24 @@ def main() -> None:
                     return result
 
                 run_cell(source, case, method, tuned)
+            for algorithm in ("n2v", "care"):
+                if algorithm not in wanted:
+                    continue
+
+                def peer(a: str = algorithm) -> dict:
+                    with tempfile.TemporaryDirectory() as scratch:
+                        result = careamics(
+                            a,
+                            noisy,  # noqa: B023
+                            args.learned_minutes,
+                            Path(scratch),
+                            training,  # noqa: B023
+                        )
+                    result["psnr"] = psnr(result["restored"], clean)  # noqa: B023
+                    result["minutes"] = args.learned_minutes
+                    return result
+
+                run_cell(source, case, algorithm, peer)
     if args.write:
         write_report(args)
 
@@ -361,6 +411,8 @@ ROWS = (
     ("checkerboard", "vemrestore self-supervised, checkerboard (from generalist)"),
     ("self-supervised", "vemrestore self-supervised, R2R (from generalist)"),
     ("in-domain ceiling", "ceiling: supervised in-domain (from generalist)"),
+    ("n2v", "CAREamics N2V 2D (self-supervised on the test crop, from scratch)"),
+    ("care", "CAREamics CARE 2D (supervised in-domain, from scratch)"),
 )
 
 
@@ -417,7 +469,8 @@ def plot(args: argparse.Namespace, cases: list[str]) -> None:
     import matplotlib.pyplot as plt
 
     sources = args.sources.split(",")
-    methods = [m for m, _ in ROWS if m in ("generalist", "checkerboard", "in-domain ceiling")]
+    shown = ("generalist", "checkerboard", "n2v", "in-domain ceiling")
+    methods = [m for m, _ in ROWS if m in shown]
     figure, axes = plt.subplots(1, len(methods), figsize=(4.6 * len(methods), 3.2), squeeze=False)
     for index, (axis, method) in enumerate(zip(axes[0], methods, strict=True)):
         grid = np.full((len(sources), len(cases)), np.nan)
