@@ -29,6 +29,8 @@ Methods per (source, case):
   (Recorrupted-to-Recorrupted with the noise calibrated on that crop, ``--learned-minutes``);
 - ``checkerboard``: the default of ``vemrestore train self-supervised`` (diagonal sub-lattice
   pairs), from the generalist, same budget;
+- ``neighbor2neighbor``: the checkerboard pairs plus Neighbor2Neighbor's consistency term
+  against the full-resolution restoration (weight 1), from the generalist, same budget;
 - ``in-domain ceiling``: the same network fine-tuned supervised on clean/noisy pairs of the
   test *source* (other slices) under the same noise, same budget;
 - ``n2v`` / ``care``: the peers a user would pick instead, CAREamics N2V 2D trained on the
@@ -86,6 +88,12 @@ CASES = {
 CLASSICAL = ("gaussian", "nlm", "bm3d")
 GAUSSIAN_SIGMAS = (0.3, 0.5, 0.7, 0.9, 1.1, 1.3, 1.6, 2.0, 2.5, 3.0, 4.0)
 NLM_H = (0.5, 0.7, 0.9, 1.1, 1.4)
+SELF_SUPERVISED_METHODS = {
+    "self-supervised": "recorrupted",
+    "checkerboard": "checkerboard",
+    "neighbor2neighbor": "neighbor2neighbor",
+}
+"""Benchmark method → ``self_supervised.method`` (the R2R cells kept their first name)."""
 
 
 # ---- data ----------------------------------------------------------------------------------
@@ -251,7 +259,7 @@ def fine_tune(
         config = TrainingConfig(**common, data={"pairs": pairs})
     else:
         tifffile.imwrite(work / "noisy.tif", noisy)
-        section = {"method": "recorrupted" if method == "self-supervised" else "checkerboard"}
+        section = {"method": SELF_SUPERVISED_METHODS[method]}
         config = TrainingConfig(
             **common, data={"noisy": [str(work / "noisy.tif")]}, self_supervised=section
         )
@@ -358,7 +366,7 @@ def main() -> None:
                     return {**result, "psnr": psnr(result["restored"], clean)}  # noqa: B023
 
                 run_cell(source, case, "generalist", learned)
-            for method in ("self-supervised", "checkerboard", "in-domain ceiling"):
+            for method in (*SELF_SUPERVISED_METHODS, "in-domain ceiling"):
                 if method not in wanted:
                     continue
 
@@ -410,6 +418,7 @@ ROWS = (
     ("generalist", "**vemrestore generalist** (no training on test data)"),
     ("checkerboard", "vemrestore self-supervised, checkerboard (from generalist)"),
     ("self-supervised", "vemrestore self-supervised, R2R (from generalist)"),
+    ("neighbor2neighbor", "vemrestore self-supervised, Neighbor2Neighbor (from generalist)"),
     ("in-domain ceiling", "ceiling: supervised in-domain (from generalist)"),
     ("n2v", "CAREamics N2V 2D (self-supervised on the test crop, from scratch)"),
     ("care", "CAREamics CARE 2D (supervised in-domain, from scratch)"),

@@ -40,3 +40,7 @@ class Task(Protocol):
     def scored_slices(self, window: int) -> slice:
         """Window slices that enter loss and metrics (others are not the network's job)."""
         ...
+
+    # A task whose loss needs the network itself (Neighbor2Neighbor's consistency term) also
+    # defines ``training_loss(model, inputs, loss) -> Tensor``; the loop then calls it instead
+    # of comparing ``model(input)`` with the target.

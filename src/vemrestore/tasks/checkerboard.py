@@ -28,7 +28,11 @@ PSNR against a noisy target and lower than the PSNR against a clean volume would
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+import torch
+from torch import nn
 
 
 def sublattice(volume: np.ndarray, y_parity: int, x_parity: int) -> np.ndarray:
@@ -68,3 +72,43 @@ class CheckerboardTask:
 
     def scored_slices(self, window: int) -> slice:
         return slice(0, window)
+
+
+class Neighbor2NeighborTask(CheckerboardTask):
+    """The checkerboard pair plus a consistency term against the full-resolution restoration
+    (Neighbor2Neighbor, Huang et al. 2021), because a network trained on half-resolution
+    lattices is applied to the full-resolution volume.
+
+    Training examples are whole (D, 2H, 2W) patches; ``training_loss`` splits them. With
+    ``R = f(y)`` the network's restoration of the whole patch (no gradient), the loss is the
+    checkerboard loss plus ``weight ·`` the mean of ``(f(A) − B − (R_A − R_B))²`` over both
+    directions: where the noise is independent between A and B the term is zero for the ideal
+    restorer, and it pulls the sub-lattice restoration towards what the network does at full
+    resolution. Validation is the checkerboard's.
+    """
+
+    def __init__(self, weight: float = 1.0) -> None:
+        self.weight = weight
+
+    def make_example(
+        self, patch: dict[str, np.ndarray], rng: np.random.Generator | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(D, 2H, 2W) ``noisy`` → (patch, patch): ``training_loss`` takes the lattices."""
+        noisy = np.ascontiguousarray(patch["noisy"], dtype=np.float32)
+        return noisy, noisy
+
+    def training_loss(
+        self,
+        model: nn.Module,
+        patches: torch.Tensor,
+        loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    ) -> torch.Tensor:
+        """The loss of one batch of whole (B, D, 2H, 2W) patches (see class doc)."""
+        a, b = sublattice(patches, 0, 0), sublattice(patches, 1, 1)
+        with torch.no_grad():
+            whole = model(patches)
+        gap = sublattice(whole, 0, 0) - sublattice(whole, 1, 1)
+        restored_a, restored_b = model(a), model(b)
+        reconstruction = (loss(restored_a, b) + loss(restored_b, a)) / 2
+        consistency = ((restored_a - b - gap) ** 2).mean() + ((restored_b - a + gap) ** 2).mean()
+        return reconstruction + self.weight * consistency / 2

@@ -2,8 +2,9 @@
 
 Lightning runs the loop (devices, DDP, mixed precision, budgets, progress); this module only
 says what one step is. The task decides which window slices are scored, and whether the
-step also trains target → input (``Task.symmetric``, self-supervised pairs); the network never
-knows the task.
+step also trains target → input (``Task.symmetric``, self-supervised pairs); a task that needs
+the network itself for its loss (Neighbor2Neighbor's consistency term) defines
+``training_loss(model, inputs, loss)``. The network never knows the task.
 
 Reduce-on-plateau is stepped here, right after validation, and saved with the Lightning
 checkpoint together with the RNG states, so a resumed run makes the same decisions as an
@@ -56,9 +57,13 @@ class RestorationModule(L.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         inputs, target = batch
         s = self.scored
-        loss = self.loss(self.model(inputs)[:, s], target[:, s])
-        if self.task.symmetric:
-            loss = (loss + self.loss(self.model(target)[:, s], inputs[:, s])) / 2
+        own_loss = getattr(self.task, "training_loss", None)
+        if own_loss is not None:
+            loss = own_loss(self.model, inputs, self.loss)
+        else:
+            loss = self.loss(self.model(inputs)[:, s], target[:, s])
+            if self.task.symmetric:
+                loss = (loss + self.loss(self.model(target)[:, s], inputs[:, s])) / 2
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False)
         self._add("train_loss", loss, len(inputs))
         return loss

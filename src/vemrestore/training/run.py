@@ -42,7 +42,7 @@ from vemrestore.models import create_model
 from vemrestore.pretrained import GENERALIST
 from vemrestore.simulate.calibration import calibrate_single
 from vemrestore.tasks.base import Task
-from vemrestore.tasks.checkerboard import CheckerboardTask
+from vemrestore.tasks.checkerboard import CheckerboardTask, Neighbor2NeighborTask
 from vemrestore.tasks.key_slices import KeySliceTask
 from vemrestore.tasks.supervised import SupervisedTask
 from vemrestore.tasks.synthetic import RecorruptedTask, SyntheticNoiseTask
@@ -242,6 +242,8 @@ def build_task(config: TrainingConfig, volumes: Sequence[TrainingVolumes] = ()) 
     if config.self_supervised is not None:
         if config.self_supervised.method == "recorrupted":
             return _recorrupted_task(config, volumes)
+        if config.self_supervised.method == "neighbor2neighbor":
+            return Neighbor2NeighborTask(config.self_supervised.consistency)
         return CheckerboardTask()
     if config.key_slices is not None:
         return KeySliceTask(config.key_slices.period)

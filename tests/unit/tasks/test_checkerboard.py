@@ -1,4 +1,5 @@
-"""Checkerboard task: exact sub-lattices, random diagonals, correlated noise, symmetric loss."""
+"""Checkerboard task: exact sub-lattices, random diagonals, correlated noise, symmetric loss;
+the Neighbor2Neighbor variant's consistency term."""
 
 import warnings
 
@@ -10,7 +11,7 @@ from torch import nn
 from vemrestore.config.training import OptimizerSection
 from vemrestore.data.noisy import NoisyVolume, pad_to_window
 from vemrestore.data.patches import TrainPatches, split_regions
-from vemrestore.tasks.checkerboard import CheckerboardTask
+from vemrestore.tasks.checkerboard import CheckerboardTask, Neighbor2NeighborTask
 from vemrestore.training.module import RestorationModule
 
 
@@ -83,6 +84,36 @@ def test_the_loop_trains_both_directions_of_a_symmetric_task() -> None:
         loss = module.training_step((a, b), 0)
     expected = (((2 * a - b) ** 2).mean() + ((2 * b - a) ** 2).mean()) / 2
     assert float(loss.detach()) == pytest.approx(float(expected))
+
+
+def _train_step(task: Neighbor2NeighborTask, model: nn.Module, patches: torch.Tensor) -> float:
+    module = RestorationModule(model, task, "1*MSE", OptimizerSection())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # self.log outside a Trainer
+        return float(module.training_step((patches, patches), 0).detach())
+
+
+def test_neighbor2neighbor_trains_on_whole_patches_and_adds_the_consistency_term() -> None:
+    task = Neighbor2NeighborTask(weight=3.0)
+    patch = _coded(2, 4, 6)
+    inputs, target = task.make_example({"noisy": patch})
+    np.testing.assert_array_equal(inputs, patch)  # the loss takes the lattices itself
+    np.testing.assert_array_equal(target, patch)
+    validation_input, _ = task.validation_example({"noisy": patch})
+    np.testing.assert_array_equal(validation_input, patch[:, 0::2, 0::2])
+
+    patches = torch.rand(2, 3, 8, 8)
+    a, b = patches[..., 0::2, 0::2], patches[..., 1::2, 1::2]
+    checkerboard = (((a - b) ** 2).mean() + ((b - a) ** 2).mean()) / 2
+    # identity: the lattice restorations are exactly the full restoration's lattices → no term
+    identity = _Scale()
+    identity.gain.data.fill_(1.0)
+    assert _train_step(task, identity, patches) == pytest.approx(float(checkerboard))
+    # gain 2: f(A) − B − (f(y)_A − f(y)_B) = 2A − B − 2A + 2B = B, and symmetrically A
+    doubled = _Scale()
+    expected_reconstruction = (((2 * a - b) ** 2).mean() + ((2 * b - a) ** 2).mean()) / 2
+    expected = expected_reconstruction + 3.0 * ((b**2).mean() + (a**2).mean()) / 2
+    assert _train_step(task, doubled, patches) == pytest.approx(float(expected))
 
 
 @pytest.mark.parametrize(("depth", "expected"), [(1, [0] * 9), (5, [2, 1, 0, 1, 2, 3, 4, 3, 2])])
