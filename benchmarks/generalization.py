@@ -491,7 +491,8 @@ def plot(args: argparse.Namespace, cases: list[str]) -> None:
         image = axis.imshow(grid, cmap="RdBu", vmin=-3, vmax=3)
         for (i, j), value in np.ndenumerate(grid):
             if np.isfinite(value):
-                axis.text(j, i, f"{value:+.1f}", ha="center", va="center", fontsize=8)
+                colour = "white" if abs(value) > 2 else "black"  # readable on dark cells
+                axis.text(j, i, f"{value:+.1f}", ha="center", va="center", fontsize=8, color=colour)
         axis.set_xticks(range(len(cases)), cases, rotation=30, ha="right", fontsize=7)
         axis.set_yticks(range(len(sources)), sources if index == 0 else [], fontsize=7)
         axis.set_title(f"{method} − best classical (dB)", fontsize=9)
