@@ -301,6 +301,28 @@ def careamics(
     }
 
 
+LEARNED = (*SELF_SUPERVISED_METHODS, "in-domain ceiling", "n2v", "care")
+"""Methods that train on the test volume or source before restoring, at ``--learned-minutes``."""
+
+
+def trained(
+    method: str,
+    test: tuple[np.ndarray, np.ndarray],
+    training: tuple[np.ndarray, np.ndarray],
+    args: argparse.Namespace,
+) -> dict:
+    """Train ``method`` (vemrestore from the generalist, or a CAREamics peer from scratch) in
+    a scratch folder, restore the noisy test crop with it and score it."""
+    noisy, clean = test
+    minutes = args.learned_minutes
+    with tempfile.TemporaryDirectory() as scratch:
+        if method in ("n2v", "care"):
+            result = careamics(method, noisy, minutes, Path(scratch), training)
+        else:
+            result = fine_tune(method, noisy, minutes, args.generalist, Path(scratch), training)
+    return {**result, "psnr": psnr(result["restored"], clean), "minutes": minutes}
+
+
 # ---- the grid ------------------------------------------------------------------------------
 
 
@@ -366,43 +388,14 @@ def main() -> None:
                     return {**result, "psnr": psnr(result["restored"], clean)}  # noqa: B023
 
                 run_cell(source, case, "generalist", learned)
-            for method in (*SELF_SUPERVISED_METHODS, "in-domain ceiling"):
-                if method not in wanted:
-                    continue
-
-                def tuned(m: str = method) -> dict:
-                    with tempfile.TemporaryDirectory() as scratch:
-                        result = fine_tune(
-                            m,
-                            noisy,  # noqa: B023
-                            args.learned_minutes,
-                            args.generalist,
-                            Path(scratch),
-                            training,  # noqa: B023
-                        )
-                    result["psnr"] = psnr(result["restored"], clean)  # noqa: B023
-                    result["minutes"] = args.learned_minutes
-                    return result
-
-                run_cell(source, case, method, tuned)
-            for algorithm in ("n2v", "care"):
-                if algorithm not in wanted:
-                    continue
-
-                def peer(a: str = algorithm) -> dict:
-                    with tempfile.TemporaryDirectory() as scratch:
-                        result = careamics(
-                            a,
-                            noisy,  # noqa: B023
-                            args.learned_minutes,
-                            Path(scratch),
-                            training,  # noqa: B023
-                        )
-                    result["psnr"] = psnr(result["restored"], clean)  # noqa: B023
-                    result["minutes"] = args.learned_minutes
-                    return result
-
-                run_cell(source, case, algorithm, peer)
+            for method in LEARNED:
+                if method in wanted:
+                    run_cell(
+                        source,
+                        case,
+                        method,
+                        lambda m=method: trained(m, test, training, args),  # noqa: B023
+                    )
     if args.write:
         write_report(args)
 
