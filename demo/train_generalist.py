@@ -109,7 +109,12 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (1 is fastest on shared cores)"
     )
-    parser.add_argument("--width", type=int, default=16, help="unet2p5d base_channels")
+    parser.add_argument(
+        "--width",
+        type=int,
+        default=16,
+        help="unet2p5d base_channels (a narrower --init is widened to it, restoring the same)",
+    )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--workers", type=int, default=0, help="patch-drawing processes")
     parser.add_argument("--pack", type=Path, help="only write thinned sources to this folder")
@@ -176,7 +181,34 @@ def _train_new(args: argparse.Namespace) -> TrainResult:
     init = args.init
     if init is not None and args.window > 1:
         init = widened(init, window=args.window, out=args.out.with_name(args.out.name + "-init.pt"))
+    if init is not None and args.width > _width(init):
+        wide = args.out.with_name(args.out.name + "-wide.pt")
+        init = with_width(init, width=args.width, out=wide)
     return train(config, args.out, init=init)
+
+
+def _width(checkpoint: Path) -> int:
+    return load_checkpoint(checkpoint).model.model_params.get("base_channels", 16)
+
+
+def with_width(init: Path, *, width: int, out: Path) -> Path:
+    """``init`` with ``width`` base channels, restoring exactly what ``init`` restores: every
+    old channel keeps its weights and ignores the new ones (their weights into old channels
+    and into the head start at zero; the network has no normalisation layers and adds its
+    skips), while the new channels start from fresh weights. Training then decides what the
+    extra width adds, from the trained network rather than from scratch."""
+    start = load_checkpoint(init)
+    model = create_model("unet2p5d", **{**start.model.model_params, "base_channels": width})
+    old = start.model.state_dict()
+    state = model.state_dict()
+    for name, fresh in state.items():
+        kept = old[name]
+        if kept.dim() >= 2:
+            fresh[: kept.shape[0], kept.shape[1] :] = 0  # old channels ignore new inputs
+        fresh[tuple(slice(0, size) for size in kept.shape)] = kept
+    model.load_state_dict(state)
+    save_checkpoint(out, model, start.normalization)
+    return out
 
 
 def pack(shared: Path, out: Path, *, keep: float) -> None:
