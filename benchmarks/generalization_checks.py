@@ -150,8 +150,11 @@ def blend() -> None:
 
     def row(label: str, noisy: np.ndarray, clean: np.ndarray) -> list[float]:
         scores = [psnr(restore(noisy, checkpoints[w]), clean) for w in BLEND_WEIGHTS]
-        print(f"{label} | " + " | ".join(f"{w:.1f}: {v:.2f}" for w, v in zip(BLEND_WEIGHTS, scores)),
-              flush=True)
+        print(
+            f"{label} | "
+            + " | ".join(f"{w:.1f}: {v:.2f}" for w, v in zip(BLEND_WEIGHTS, scores, strict=True)),
+            flush=True,
+        )
         return scores
 
     choice = []
@@ -162,16 +165,22 @@ def blend() -> None:
             choice.append(row(f"training source {name} | {case}", noisy, clean))
     means = np.mean(choice, axis=0)
     chosen = BLEND_WEIGHTS[int(np.argmax(means))]
-    print("mean PSNR on the training sources: " + ", ".join(
-        f"{w:.1f}: {m:.3f}" for w, m in zip(BLEND_WEIGHTS, means)) + f" -> weight {chosen}")
+    print(
+        "mean PSNR on the training sources: "
+        + ", ".join(f"{w:.1f}: {m:.3f}" for w, m in zip(BLEND_WEIGHTS, means, strict=True))
+        + f" -> weight {chosen}"
+    )
     for source in SOURCES:
         part = crops(source)["test"]
         for case, noise in CASES.items():
             noisy, clean = scan(part, noise, case_seed(source, case))
             scores = row(f"held out {source} | {case}", noisy, clean)
             best = best_classical(source, case)
-            print(f"  best classical {best:.2f}: generalist {scores[0] - best:+.2f}, "
-                  f"blend {chosen} {scores[BLEND_WEIGHTS.index(chosen)] - best:+.2f}", flush=True)
+            print(
+                f"  best classical {best:.2f}: generalist {scores[0] - best:+.2f}, "
+                f"blend {chosen} {scores[BLEND_WEIGHTS.index(chosen)] - best:+.2f}",
+                flush=True,
+            )
 
 
 def main() -> None:
