@@ -207,3 +207,20 @@ def test_normalize_drift_flattens_brightness_drift_before_training(
     assert load_checkpoint(tmp_path / "b" / "last.pt").metadata["config"]["self_supervised"][
         "normalize_drift"
     ]
+
+
+def test_a_run_from_the_generalist_reports_which_model_it_keeps(tmp_path: Path) -> None:
+    """Default network: the run starts from the generalist and SURE on the image decides
+    whether best.pt holds the fine-tuned or the starting weights; the CLI says which."""
+    image = (_noisy(_clean((1, 256, 256)), photons=30.0)[0] * 255).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "image.tif", image)
+    args = ["train", "self-supervised", "--noisy", str(tmp_path / "image.tif"), "--steps", "4"]
+    sets = ["--set", "patch_size=[16,16]", "--set", "steps_per_epoch=2", "--set", "batch_size=2"]
+    result = runner.invoke(cli, [*args, "--out", str(tmp_path / "run"), *sets])
+    assert result.exit_code == 0, result.output
+    assert "estimated PSNR on the volume itself (SURE" in result.output
+    kept_start = "best.pt holds the starting model" in result.output
+    assert kept_start or "best.pt holds the fine-tuned model" in result.output
+    assert (tmp_path / "run" / "fine_tuned.pt").is_file() == kept_start
+    task = load_checkpoint(tmp_path / "run" / "best.pt").metadata["task"]
+    assert task == ("synthetic" if kept_start else "self_supervised")

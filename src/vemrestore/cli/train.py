@@ -227,6 +227,9 @@ def _echo_result(result: TrainResult) -> None:
     else:
         quality = "no validation ran: best.pt holds the last weights"
     typer.echo(f"{result.run_dir}: {result.epochs} epochs, {result.steps} steps, {quality}")
+    if result.start_comparison is not None:
+        kept = "starting" if result.start_comparison.keeps_start else "fine-tuned"
+        typer.echo(f"{result.start_comparison.describe()}: best.pt holds the {kept} model")
     typer.echo(f"model: {result.best}")
 
 

@@ -115,6 +115,10 @@ class SelfSupervisedSection(_Strict):
     (``vemrestore.tasks.checkerboard.Neighbor2NeighborTask``)."""
     consistency: float = Field(1.0, ge=0.0, le=100.0)
     alpha: float = Field(0.5, gt=0.0, le=10.0)
+    keep_start: bool = True
+    """A run that starts from a model (the generalist by default) estimates both networks'
+    error on the volume itself (SURE with the noise calibrated on it) and keeps the starting
+    model in ``best.pt`` when fine-tuning made it worse (``vemrestore.training.selection``)."""
 
 
 class SyntheticSection(_Strict):

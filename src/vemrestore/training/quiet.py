@@ -16,16 +16,22 @@ LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "ligh
 
 
 @contextmanager
-def quiet_lightning() -> Iterator[None]:
-    """Silence Lightning's loggers and all warnings for the ``with`` block."""
-    loggers = [logging.getLogger(name) for name in LIGHTNING_LOGGERS]
+def quiet_loggers(*names: str) -> Iterator[None]:
+    """Only errors from the loggers ``names`` for the ``with`` block; their levels restored."""
+    loggers = [logging.getLogger(name) for name in names]
     levels = [item.level for item in loggers]
     for item in loggers:
         item.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
+        yield
     finally:
         for item, level in zip(loggers, levels, strict=True):
             item.setLevel(level)
+
+
+@contextmanager
+def quiet_lightning() -> Iterator[None]:
+    """Silence Lightning's loggers and all warnings for the ``with`` block."""
+    with quiet_loggers(*LIGHTNING_LOGGERS), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield

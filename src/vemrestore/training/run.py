@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import shutil
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,10 @@ from vemrestore.data.patches import TrainingVolumes, split_regions
 from vemrestore.errors import VemRestoreError
 from vemrestore.evaluation.noise import inspect_noise
 from vemrestore.io import VolumeSpec, write_volume
+from vemrestore.model_io.checkpoint import save_checkpoint
 from vemrestore.model_io.files import load_checkpoint
 from vemrestore.models import create_model
 from vemrestore.pretrained import GENERALIST
-from vemrestore.simulate.calibration import calibrate_single
 from vemrestore.tasks.base import Task
 from vemrestore.tasks.checkerboard import CheckerboardTask, Neighbor2NeighborTask
 from vemrestore.tasks.key_slices import KeySliceTask
@@ -52,6 +53,7 @@ from vemrestore.training.module import RestorationModule
 from vemrestore.training.outputs import LIGHTNING_CHECKPOINT, RunOutputs
 from vemrestore.training.progress import budget_progress
 from vemrestore.training.quiet import quiet_lightning
+from vemrestore.training.selection import StartComparison, compare_with_start
 from vemrestore.types import PathLike
 from vemrestore.version import __version__
 
@@ -85,11 +87,19 @@ class TrainResult:
     steps: int
     input_psnr: float = math.nan
     validated: bool = True
+    start_comparison: StartComparison | None = None
 
     @property
     def warnings(self) -> list[str]:
-        """What a user must know before using ``best``: it was never validated, or it does not
-        beat its own input on the validation patches."""
+        """What a user must know before using ``best``: it holds the starting weights, it was
+        never validated, or it does not beat its own input on the validation patches."""
+        if self.start_comparison is not None and self.start_comparison.keeps_start:
+            return [
+                f"{self.best}: fine-tuning did not improve on the starting model "
+                f"({self.start_comparison.describe()}), so best.pt holds the starting model "
+                f"and the fine-tuned weights are in {FINE_TUNED}; common with noise correlated "
+                "between neighbouring pixels across lines (registered or resampled scans)"
+            ]
         if not self.validated:
             return [
                 f"{self.best}: the budget ended before the first validation, so best.pt holds "
@@ -254,19 +264,12 @@ def _recorrupted_task(config: TrainingConfig, volumes: Sequence[TrainingVolumes]
     """R2R pairs need the noise model: calibrated here on the (first) noisy volume itself."""
     if not volumes:
         raise VemRestoreError("recorrupted self-supervised training needs a noisy volume")
-    noisy = volumes[0].volumes["noisy"]
-    fit = calibrate_single(noisy[:: max(1, noisy.shape[0] // 16)])
-    profile = fit.profile
-    logger.info("noise calibrated on %s: %s", volumes[0].name, profile.describe())
     assert config.self_supervised is not None
-    return RecorruptedTask(
-        gain=profile.gain,
-        read_variance=profile.read_noise**2,
-        pole=profile.blur_pole(1.0),
-        y_correlation=fit.y_correlation,
-        inverted=profile.inverted,
-        alpha=config.self_supervised.alpha,
+    task = RecorruptedTask.calibrated(
+        volumes[0].volumes["noisy"], alpha=config.self_supervised.alpha
     )
+    logger.info("noise calibrated on %s: %s", volumes[0].name, task.describe())
+    return task
 
 
 def _pair_paths(config: TrainingConfig) -> list[tuple[Path, Path]]:
@@ -445,6 +448,39 @@ def _fit(
         input_psnr=float(chosen.get("input_psnr", math.nan)),
         validated=bool(chosen.get("validated", True)),
     )
+    if init is not None and config.self_supervised is not None:
+        result = _keep_better_of_start(result, init, volumes[0].volumes["noisy"], config)
     for warning in result.warnings:
         logger.warning(warning)
     return result
+
+
+FINE_TUNED = "fine_tuned.pt"
+"""Where a self-supervised run moves its best fine-tuned weights when it keeps its start."""
+
+
+def _keep_better_of_start(
+    result: TrainResult, init: PathLike, noisy: np.ndarray, config: TrainingConfig
+) -> TrainResult:
+    """Self-supervised runs from ``init``: best.pt becomes the starting model when SURE on
+    the volume itself says fine-tuning made it worse (``training.selection``). Only where
+    both restore alike otherwise: full-resolution inference, the same normalisation."""
+    assert config.self_supervised is not None
+    start = load_checkpoint(init)
+    if (
+        not config.self_supervised.keep_start
+        or config.self_supervised.inference != "full"
+        or start.normalization != config.data.normalization
+        or not result.best.is_file()
+    ):
+        return result
+    tuned = load_checkpoint(result.best)
+    comparison = compare_with_start(start.model, tuned.model, noisy)
+    if comparison is None:
+        return result
+    logger.info("%s", comparison.describe())
+    if comparison.keeps_start:
+        os.replace(result.best, result.run_dir / FINE_TUNED)
+        metadata = {**start.metadata, "kept_over_fine_tuning": asdict(comparison)}
+        save_checkpoint(result.best, start.model, start.normalization, metadata)
+    return replace(result, start_comparison=comparison)
