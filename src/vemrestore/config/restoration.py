@@ -12,7 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vemrestore.config.normalization import NormalizationConfig
 
-TaskName = Literal["supervised", "key_slices", "self_supervised", "synthetic", "recorrupted"]
+TaskName = Literal[
+    "supervised", "key_slices", "self_supervised", "synthetic", "recorrupted", "sure"
+]
 InferenceMode = Literal["full", "sublattice"]
 
 

@@ -7,6 +7,8 @@ Carlo (Ramani et al., IEEE TIP 2008): for a draw ``m`` with covariance ``Σ``,
 ``E[mᵀ(f(y + εm) − f(y))] / ε → tr(Σ ∂f/∂y)``. So a noise model, not a slow scan, is enough
 to rank two restorations of the user's own volume; a wrong noise level biases the estimate
 (too little noise favours restorations that keep noise), a wrong correlation likewise.
+``evaluation.baseline`` uses the closed form of the same estimate for one case, a linear
+filter under white noise; this is the general one, for any network and correlated noise.
 """
 
 from __future__ import annotations

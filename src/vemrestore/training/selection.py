@@ -40,7 +40,8 @@ _SEED = 20261130
 @dataclass(frozen=True)
 class StartComparison:
     """Estimated PSNR (dB, normalised data range 1, SURE) of the starting and the fine-tuned
-    network on a sample of the training volume."""
+    network on a sample of the training volume; their difference is what the estimate is
+    good for."""
 
     start_psnr: float
     fine_tuned_psnr: float
@@ -50,9 +51,11 @@ class StartComparison:
         return self.start_psnr > self.fine_tuned_psnr
 
     def describe(self) -> str:
+        """The difference only: a noise level off by 10 % moves both estimates by several dB
+        where the restoration error is far below the noise (measured), but not their gap."""
         return (
-            f"estimated PSNR on the volume itself (SURE with its calibrated noise): start "
-            f"{self.start_psnr:.2f} dB, fine-tuned {self.fine_tuned_psnr:.2f} dB"
+            f"fine-tuning changed the error estimated on the volume itself (SURE with its "
+            f"calibrated noise) by {self.fine_tuned_psnr - self.start_psnr:+.2f} dB PSNR"
         )
 
 
