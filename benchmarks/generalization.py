@@ -93,12 +93,12 @@ SELF_SUPERVISED_METHODS: dict[str, dict[str, object]] = {
     "checkerboard": {"method": "checkerboard", "keep_start": False},
     "neighbor2neighbor": {"method": "neighbor2neighbor", "keep_start": False},
     "self-supervised default": {"method": "checkerboard"},
-    "sure": {"method": "sure"},
 }
 """Benchmark method → ``self_supervised`` section (the R2R cells kept their first name). The
 rows that measure a training scheme keep the fine-tuned network (``keep_start`` off); the
-default, and SURE training, also let SURE keep the generalist where fine-tuning made it
-worse (the cell then records the fine-tuned network's PSNR as well)."""
+default also lets SURE keep the generalist where fine-tuning made it worse (the cell then
+records the fine-tuned network's PSNR as well). The ``sure`` row's cells were measured with
+``self_supervised.method: sure`` at commit 12211f7, removed since (benchmarks/RESULTS.md)."""
 
 
 # ---- data ----------------------------------------------------------------------------------
@@ -427,7 +427,7 @@ ROWS = (
         "fine-tuned by SURE",
     ),
     ("checkerboard", "vemrestore self-supervised, checkerboard (from generalist)"),
-    ("sure", "vemrestore self-supervised, SURE (from generalist; better of the two by SURE)"),
+    ("sure", "SURE training (from generalist, removed again; kept by its own SURE check)"),
     ("self-supervised", "vemrestore self-supervised, R2R (from generalist)"),
     ("neighbor2neighbor", "vemrestore self-supervised, Neighbor2Neighbor (from generalist)"),
     ("in-domain ceiling", "ceiling: supervised in-domain (from generalist)"),

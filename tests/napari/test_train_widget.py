@@ -1,4 +1,5 @@
-"""The Train widget: a live curve, Stop keeping a usable checkpoint, "use this model"."""
+"""The Train widget: a live curve, Stop keeping a usable checkpoint, "use this model", and
+what it says when the run keeps its starting model."""
 
 from __future__ import annotations
 
@@ -9,8 +10,17 @@ from vemrestore import api
 from vemrestore.model_io.files import load_checkpoint
 from vemrestore.napari_plugin.restore import RestoreWidget
 from vemrestore.napari_plugin.train import TrainWidget
+from vemrestore.training import run
+from vemrestore.training.selection import StartComparison
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture
+def fine_tuning_wins(monkeypatch):
+    """The run's keep-start check (tests/integration/test_self_supervised_selection.py) decides
+    for the fine-tuned network, so these tests see the widget, not that decision."""
+    monkeypatch.setattr(run, "compare_with_start", lambda *args: StartComparison(20.0, 21.0))
 
 
 @pytest.fixture
@@ -30,7 +40,7 @@ def _train_widget(viewer, steps: int) -> TrainWidget:
 
 
 def test_twenty_steps_plot_four_points_and_feed_the_restore_widget(
-    make_napari_viewer, qtbot, noisy
+    make_napari_viewer, qtbot, noisy, fine_tuning_wins
 ):
     viewer = make_napari_viewer()
     viewer.add_image(noisy, name="noisy")
@@ -47,7 +57,9 @@ def test_twenty_steps_plot_four_points_and_feed_the_restore_widget(
     assert load_checkpoint(widget.model_path).metadata["task"] == "self_supervised"
 
 
-def test_stop_keeps_a_usable_checkpoint(make_napari_viewer, qtbot, noisy, tmp_path):
+def test_stop_keeps_a_usable_checkpoint(
+    make_napari_viewer, qtbot, noisy, tmp_path, fine_tuning_wins
+):
     viewer = make_napari_viewer()
     viewer.add_image(noisy, name="noisy")
     widget = _train_widget(viewer, steps=100_000)
@@ -64,3 +76,16 @@ def test_stop_keeps_a_usable_checkpoint(make_napari_viewer, qtbot, noisy, tmp_pa
     widget._save_to.value = tmp_path / "mine.pt"
     widget.save_model()
     assert load_checkpoint(tmp_path / "mine.pt").metadata["val_psnr"] == pytest.approx(best)
+
+
+def test_a_kept_starting_model_is_said_and_offered(make_napari_viewer, qtbot, noisy, monkeypatch):
+    monkeypatch.setattr(run, "compare_with_start", lambda *args: StartComparison(21.0, 20.0))
+    viewer = make_napari_viewer()
+    viewer.add_image(noisy, name="noisy")
+    widget = _train_widget(viewer, steps=10)
+    widget.start()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=300_000)
+    assert "starting model kept" in widget._status.value
+    assert widget.model_path is not None and widget.model_path.name == "best.pt"
+    assert load_checkpoint(widget.model_path).metadata["task"] == "synthetic"  # the generalist
+    assert (widget.model_path.parent / run.FINE_TUNED).is_file()

@@ -12,9 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vemrestore.config.normalization import NormalizationConfig
 
-TaskName = Literal[
-    "supervised", "key_slices", "self_supervised", "synthetic", "recorrupted", "sure"
-]
+TaskName = Literal["supervised", "key_slices", "self_supervised", "synthetic", "recorrupted"]
 InferenceMode = Literal["full", "sublattice"]
 
 

@@ -107,11 +107,9 @@ class SelfSupervisedSection(_Strict):
     strict: bool = False
     noise_tolerance: float = Field(0.25, gt=0.0, le=10.0)
     inference: Literal["full", "sublattice"] = "full"
-    method: Literal["checkerboard", "recorrupted", "sure", "neighbor2neighbor"] = "checkerboard"
+    method: Literal["checkerboard", "recorrupted", "neighbor2neighbor"] = "checkerboard"
     """``recorrupted``: full-resolution Recorrupted-to-Recorrupted pairs drawn from the noise
     model calibrated on the volume itself (``vemrestore.tasks.synthetic.RecorruptedTask``);
-    ``sure``: the full-resolution network trained on Stein's unbiased risk estimate with that
-    noise model (``vemrestore.tasks.synthetic.SureTask``);
     ``neighbor2neighbor``: the checkerboard pair plus a consistency term against the
     full-resolution restoration, weighted by ``consistency``
     (``vemrestore.tasks.checkerboard.Neighbor2NeighborTask``)."""

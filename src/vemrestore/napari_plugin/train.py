@@ -148,7 +148,12 @@ class TrainWidget(Container):
     def _finished(self, result: Any) -> None:
         self.model_path = result.best if result.best.is_file() else result.last
         kept = "best" if result.best.is_file() else "last"
-        self._status.value = f"done: {result.steps} steps, {kept} checkpoint kept"
+        comparison = result.start_comparison
+        if comparison is not None and comparison.keeps_start:
+            kept = "starting model kept: fine-tuning did not improve it"
+        else:
+            kept = f"{kept} checkpoint kept"
+        self._status.value = f"done: {result.steps} steps, {kept}"
         self._use.enabled = self._save.enabled = True
 
     def _end(self) -> None:

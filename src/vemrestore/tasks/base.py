@@ -41,8 +41,6 @@ class Task(Protocol):
         """Window slices that enter loss and metrics (others are not the network's job)."""
         ...
 
-    # A task whose loss needs the network itself (Neighbor2Neighbor's consistency term, SURE)
-    # also defines ``training_loss(model, inputs, target, loss) -> Tensor``; the loop then
-    # calls it instead of comparing ``model(input)`` with the target. One whose target is no
-    # image to score against (SURE's noise draw) defines ``validation_estimate(model, inputs,
-    # target) -> (output, output MSE, input MSE)``, both estimates against the clean signal.
+    # A task whose loss needs the network itself (Neighbor2Neighbor's consistency term) also
+    # defines ``training_loss(model, inputs, loss) -> Tensor``; the loop then calls it instead
+    # of comparing ``model(input)`` with the target.

@@ -101,11 +101,9 @@ class Neighbor2NeighborTask(CheckerboardTask):
         self,
         model: nn.Module,
         patches: torch.Tensor,
-        target: torch.Tensor,
         loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     ) -> torch.Tensor:
-        """The loss of one batch of whole (B, D, 2H, 2W) patches (see class doc; ``target``
-        is the same patches)."""
+        """The loss of one batch of whole (B, D, 2H, 2W) patches (see class doc)."""
         a, b = sublattice(patches, 0, 0), sublattice(patches, 1, 1)
         with torch.no_grad():
             whole = model(patches)

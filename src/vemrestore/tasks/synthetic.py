@@ -16,12 +16,10 @@ registered) a two-tap filter with the calibrated lag-1 y-correlation.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from vemrestore.simulate.calibration import calibrate_single
 from vemrestore.simulate.family import NoiseFamily, degrade
@@ -194,60 +192,6 @@ class RecorruptedTask(_DrawnNoiseTask):
         inputs = noisy + self.alpha * z
         target = noisy - z / self.alpha
         return inputs.astype(np.float32), target.astype(np.float32)
-
-
-class SureTask(RecorruptedTask):
-    """Self-supervised training by Stein's unbiased risk estimate (Soltanayev & Chun, NeurIPS
-    2018; Monte-Carlo divergence after Ramani et al. 2008), with the noise calibrated on the
-    volume (the noise model of ``RecorruptedTask``, which it inherits; ``alpha`` is unused).
-
-    The network restores the noisy patch ``y`` itself, at full resolution, and learns from
-    ``|f(y) − y|² + 2 mᵀ(f(y + εm) − f(y)) / ε``, whose expectation is its mean squared
-    error against the clean signal up to a constant, for noise correlated along and across
-    lines too, as far as the draw ``m`` copies the noise's covariance. Examples are
-    ``(y, m)``; validation reports the same estimate (``validation_estimate``), so
-    ``val_psnr`` is an estimated PSNR against the clean signal.
-    """
-
-    name = "sure"
-    epsilon = 0.1
-    """The perturbation, a fraction of one noise draw (``vemrestore.evaluation.risk``)."""
-
-    def make_example(
-        self, patch: dict[str, np.ndarray], rng: np.random.Generator | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(D, H, W) ``noisy`` → the patch and a fresh draw of its noise, float32."""
-        noisy = np.asarray(patch["noisy"], dtype=np.float64)
-        noise = self.noise_like(noisy, _require(rng, "sure"))
-        return noisy.astype(np.float32), noise.astype(np.float32)
-
-    def _risk(
-        self, model: nn.Module, noisy: torch.Tensor, noise: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(f(y), per-pixel SURE of f without its constant −E m²)."""
-        restored = model(noisy)
-        perturbed = model(noisy + self.epsilon * noise)
-        divergence = (noise * (perturbed - restored)).mean() / self.epsilon
-        return restored, ((restored - noisy) ** 2).mean() + 2.0 * divergence
-
-    def training_loss(
-        self,
-        model: nn.Module,
-        inputs: torch.Tensor,
-        target: torch.Tensor,
-        loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    ) -> torch.Tensor:
-        """SURE of one batch (``target`` holds the noise draws; ``loss`` is not used: SURE
-        estimates the MSE)."""
-        return self._risk(model, inputs, target)[1]
-
-    def validation_estimate(
-        self, model: nn.Module, inputs: torch.Tensor, target: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(f(y), its estimated MSE, the input's: the noise variance E m²)."""
-        variance = (target.double() ** 2).mean()
-        restored, risk = self._risk(model, inputs, target)
-        return restored, risk.double() - variance, variance
 
 
 def _box3(volume: np.ndarray) -> np.ndarray:

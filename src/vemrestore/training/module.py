@@ -3,9 +3,8 @@
 Lightning runs the loop (devices, DDP, mixed precision, budgets, progress); this module only
 says what one step is. The task decides which window slices are scored, and whether the
 step also trains target → input (``Task.symmetric``, self-supervised pairs); a task that needs
-the network itself for its loss (Neighbor2Neighbor's consistency term, SURE) defines
-``training_loss(model, inputs, target, loss)``, one that can only estimate the error
-``validation_estimate`` (``tasks.base``). The network never knows the task.
+the network itself for its loss (Neighbor2Neighbor's consistency term) defines
+``training_loss(model, inputs, loss)``. The network never knows the task.
 
 Reduce-on-plateau is stepped here, right after validation, and saved with the Lightning
 checkpoint together with the RNG states, so a resumed run makes the same decisions as an
@@ -60,7 +59,7 @@ class RestorationModule(L.LightningModule):
         s = self.scored
         own_loss = getattr(self.task, "training_loss", None)
         if own_loss is not None:
-            loss = own_loss(self.model, inputs, target, self.loss)
+            loss = own_loss(self.model, inputs, self.loss)
         else:
             loss = self.loss(self.model(inputs)[:, s], target[:, s])
             if self.task.symmetric:
@@ -71,18 +70,9 @@ class RestorationModule(L.LightningModule):
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         inputs, target = batch
-        count = len(inputs)
-        estimate = getattr(self.task, "validation_estimate", None)
-        if estimate is not None:
-            output, output_mse, input_mse = estimate(self.model, inputs, target)
-            self._add("val_loss", output_mse, count)
-            self._add("val_mse", output_mse, count)
-            self._add("input_mse", input_mse, count)
-            if batch_idx == 0:
-                self.panels = _panel(inputs, output, inputs, self.scored)
-            return
         output = self.model(inputs)
         s = self.scored
+        count = len(inputs)
         self._add("val_loss", self.loss(output[:, s], target[:, s]), count)
         self._add("val_mse", F.mse_loss(output[:, s].double(), target[:, s].double()), count)
         self._add("val_ssim", ssim(output[:, s], target[:, s]), count)

@@ -46,7 +46,7 @@ from vemrestore.tasks.base import Task
 from vemrestore.tasks.checkerboard import CheckerboardTask, Neighbor2NeighborTask
 from vemrestore.tasks.key_slices import KeySliceTask
 from vemrestore.tasks.supervised import SupervisedTask
-from vemrestore.tasks.synthetic import RecorruptedTask, SureTask, SyntheticNoiseTask
+from vemrestore.tasks.synthetic import RecorruptedTask, SyntheticNoiseTask
 from vemrestore.training.datamodule import PatchDataModule
 from vemrestore.training.defaults import resolve_for_data
 from vemrestore.training.module import RestorationModule
@@ -251,8 +251,8 @@ def build_task(config: TrainingConfig, volumes: Sequence[TrainingVolumes] = ()) 
     if config.synthetic is not None:
         return SyntheticNoiseTask(config.synthetic.family)
     if config.self_supervised is not None:
-        if config.self_supervised.method in ("recorrupted", "sure"):
-            return _calibrated_task(config, volumes)
+        if config.self_supervised.method == "recorrupted":
+            return _recorrupted_task(config, volumes)
         if config.self_supervised.method == "neighbor2neighbor":
             return Neighbor2NeighborTask(config.self_supervised.consistency)
         return CheckerboardTask()
@@ -261,14 +261,14 @@ def build_task(config: TrainingConfig, volumes: Sequence[TrainingVolumes] = ()) 
     return SupervisedTask()
 
 
-def _calibrated_task(config: TrainingConfig, volumes: Sequence[TrainingVolumes]) -> Task:
-    """R2R pairs and SURE need the noise model: calibrated here on the (first) noisy volume."""
-    assert config.self_supervised is not None
-    method = config.self_supervised.method
+def _recorrupted_task(config: TrainingConfig, volumes: Sequence[TrainingVolumes]) -> Task:
+    """R2R pairs need the noise model: calibrated here on the (first) noisy volume itself."""
     if not volumes:
-        raise VemRestoreError(f"{method} self-supervised training needs a noisy volume")
-    kind = SureTask if method == "sure" else RecorruptedTask
-    task = kind.calibrated(volumes[0].volumes["noisy"], alpha=config.self_supervised.alpha)
+        raise VemRestoreError("recorrupted self-supervised training needs a noisy volume")
+    assert config.self_supervised is not None
+    task = RecorruptedTask.calibrated(
+        volumes[0].volumes["noisy"], alpha=config.self_supervised.alpha
+    )
     logger.info("noise calibrated on %s: %s", volumes[0].name, task.describe())
     return task
 
