@@ -118,7 +118,8 @@ class SelfSupervisedSection(_Strict):
     keep_start: bool = True
     """A run that starts from a model (the generalist by default) estimates both networks'
     error on the volume itself (SURE with the noise calibrated on it) and keeps the starting
-    model in ``best.pt`` when fine-tuning made it worse (``vemrestore.training.selection``)."""
+    model in ``best.pt`` when fine-tuning made it worse (``vemrestore.training.selection``;
+    a resumed run does not repeat the check)."""
 
 
 class SyntheticSection(_Strict):

@@ -2,7 +2,7 @@
 
 Sub-lattice training can learn to keep noise that is correlated between its pixel pairs
 (scans resampled by registration), and its validation PSNR, scored against noisy pixels,
-cannot see that: on registered scans the fine-tuned network ended 0.6-1.3 dB below the
+cannot see that: on registered scans the fine-tuned network ended 0.8-1.2 dB below the
 generalist it started from (``benchmarks/RESULTS.md``). SURE with the noise calibrated on the
 same volume (``vemrestore.evaluation.risk``) estimates each restoration's error against the
 unknown clean volume, so the run can keep whichever is better without a slow scan.
