@@ -277,6 +277,8 @@ def fine_tune(
     if result.start_comparison is not None:
         kept = "start" if result.start_comparison.keeps_start else "fine-tuned"
         detail += f"; {result.start_comparison.describe()}; kept the {kept}"
+        comparison = result.start_comparison
+        outcome["sure_gain_db"] = comparison.fine_tuned_psnr - comparison.start_psnr
         set_aside = result.run_dir / FINE_TUNED
         if set_aside.is_file():
             outcome["fine_tuned_restored"] = restore(noisy, set_aside)
