@@ -258,12 +258,12 @@ def fine_tune(
     }
     if method == "in-domain ceiling":
         assert training_pair is not None
-        tifffile.imwrite(work / "fast.tif", training_pair[0])
-        tifffile.imwrite(work / "slow.tif", training_pair[1])
+        tifffile.imwrite(work / "fast.tif", training_pair[0], photometric="minisblack")
+        tifffile.imwrite(work / "slow.tif", training_pair[1], photometric="minisblack")
         pairs = [{"fast": str(work / "fast.tif"), "slow": str(work / "slow.tif")}]
         config = TrainingConfig(**common, data={"pairs": pairs})
     else:
-        tifffile.imwrite(work / "noisy.tif", noisy)
+        tifffile.imwrite(work / "noisy.tif", noisy, photometric="minisblack")
         config = TrainingConfig(
             **common,
             data={"noisy": [str(work / "noisy.tif")]},

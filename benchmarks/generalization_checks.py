@@ -191,7 +191,7 @@ def blend() -> None:
 KEEP_START_MARGINS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
 
 
-def keep_start() -> None:
+def keep_start(sources: list[str]) -> None:
     import tempfile
     from pathlib import Path
 
@@ -203,7 +203,7 @@ def keep_start() -> None:
     print("| source | case | SURE gain (dB) | true gain (dB) | generalist | fine-tuned |")
     print("|---|---|---:|---:|---:|---:|")
     rows = []
-    for source in SOURCES:
+    for source in sources:
         part = crops(source)["calibration"]
         for case, noise in CASES.items():
             noisy, clean = scan(part, noise, case_seed(source, case) + SEED_OFFSET["calibration"])
@@ -229,6 +229,7 @@ def main() -> None:
     )
     parser.add_argument("--crop", choices=tuple(SEED_OFFSET), default="test")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--sources", default=",".join(SOURCES), help="keep-start: which sources")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.check == "calibration":
@@ -238,7 +239,7 @@ def main() -> None:
     elif args.check == "self-ensemble":
         self_ensemble()
     elif args.check == "keep-start":
-        keep_start()
+        keep_start(args.sources.split(","))
     else:
         blend()
 
