@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vemrestore.evaluation.metrics import psnr_from_mse
+
 _EPSILON = 0.1
 """Perturbation, as a fraction of one noise draw: small enough for the network to respond
 linearly, large enough to stay far above float32 rounding."""
@@ -31,7 +33,7 @@ class RiskEstimate:
 
     @property
     def psnr(self) -> float:
-        return float(10.0 * np.log10(1.0 / max(self.mse, 1e-12)))
+        return float(psnr_from_mse(max(self.mse, 1e-12)))  # an estimate may fall below 0
 
 
 def estimated_risk(

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vemrestore.simulate.calibration import calibrate_single
+from vemrestore.simulate.calibration import CalibrationFit
 from vemrestore.simulate.family import NoiseFamily, degrade
 from vemrestore.simulate.noise import scan_filter
 
@@ -140,10 +140,8 @@ class RecorruptedTask(_DrawnNoiseTask):
         self.alpha = alpha
 
     @classmethod
-    def calibrated(cls, noisy: np.ndarray, *, alpha: float = 0.5) -> RecorruptedTask:
-        """The noise model ``calibrate_single`` fits to a normalised noisy (Z, Y, X) volume
-        (16 of its slices at most: enough pixels, bounded cost)."""
-        fit = calibrate_single(noisy[:: max(1, noisy.shape[0] // 16)])
+    def from_fit(cls, fit: CalibrationFit, *, alpha: float = 0.5) -> RecorruptedTask:
+        """The noise model of a ``calibrate_single`` fit (normalised units)."""
         profile = fit.profile
         return cls(
             gain=profile.gain,
@@ -152,13 +150,6 @@ class RecorruptedTask(_DrawnNoiseTask):
             y_correlation=fit.y_correlation,
             inverted=profile.inverted,
             alpha=alpha,
-        )
-
-    def describe(self) -> str:
-        """The calibrated noise in a few words, for logs."""
-        return (
-            f"variance {self.gain:.3g}·signal + {self.read_variance:.3g}, x-correlation pole "
-            f"{self.pole:.2f}, y-correlation {self.y_correlation:.2f}"
         )
 
     def source_extent(self, window: int, patch_size: tuple[int, int]) -> tuple[int, int, int]:

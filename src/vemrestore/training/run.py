@@ -42,6 +42,7 @@ from vemrestore.model_io.checkpoint import save_checkpoint
 from vemrestore.model_io.files import load_checkpoint
 from vemrestore.models import create_model
 from vemrestore.pretrained import GENERALIST
+from vemrestore.simulate.calibration import calibrate_single
 from vemrestore.tasks.base import Task
 from vemrestore.tasks.checkerboard import CheckerboardTask, Neighbor2NeighborTask
 from vemrestore.tasks.key_slices import KeySliceTask
@@ -265,12 +266,11 @@ def _recorrupted_task(config: TrainingConfig, volumes: Sequence[TrainingVolumes]
     """R2R pairs need the noise model: calibrated here on the (first) noisy volume itself."""
     if not volumes:
         raise VemRestoreError("recorrupted self-supervised training needs a noisy volume")
+    noisy = volumes[0].volumes["noisy"]
+    fit = calibrate_single(noisy[:: max(1, noisy.shape[0] // 16)])
+    logger.info("noise calibrated on %s: %s", volumes[0].name, fit.profile.describe())
     assert config.self_supervised is not None
-    task = RecorruptedTask.calibrated(
-        volumes[0].volumes["noisy"], alpha=config.self_supervised.alpha
-    )
-    logger.info("noise calibrated on %s: %s", volumes[0].name, task.describe())
-    return task
+    return RecorruptedTask.from_fit(fit, alpha=config.self_supervised.alpha)
 
 
 def _pair_paths(config: TrainingConfig) -> list[tuple[Path, Path]]:
