@@ -92,6 +92,7 @@ SELF_SUPERVISED_METHODS: dict[str, dict[str, object]] = {
     "self-supervised": {"method": "recorrupted", "keep_start": False},
     "checkerboard": {"method": "checkerboard", "keep_start": False},
     "neighbor2neighbor": {"method": "neighbor2neighbor", "keep_start": False},
+    "blind-spot": {"method": "blind_spot", "keep_start": False},
     "self-supervised default": {"method": "checkerboard"},
 }
 """Benchmark method → ``self_supervised`` section (the R2R cells kept their first name). The
@@ -432,6 +433,11 @@ ROWS = (
     ("sure", "SURE training (from generalist, removed again; kept by its own SURE check)"),
     ("self-supervised", "vemrestore self-supervised, R2R (from generalist)"),
     ("neighbor2neighbor", "vemrestore self-supervised, Neighbor2Neighbor (from generalist)"),
+    (
+        "blind-spot",
+        "vemrestore self-supervised, blind-spot boxes sized to the calibrated correlation "
+        "(from generalist)",
+    ),
     ("in-domain ceiling", "ceiling: supervised in-domain (from generalist)"),
     ("n2v", "CAREamics N2V 2D (self-supervised on the test crop, from scratch)"),
     ("care", "CAREamics CARE 2D (supervised in-domain, from scratch)"),

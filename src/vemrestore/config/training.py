@@ -107,12 +107,16 @@ class SelfSupervisedSection(_Strict):
     strict: bool = False
     noise_tolerance: float = Field(0.25, gt=0.0, le=10.0)
     inference: Literal["full", "sublattice"] = "full"
-    method: Literal["checkerboard", "recorrupted", "neighbor2neighbor"] = "checkerboard"
+    method: Literal["checkerboard", "recorrupted", "neighbor2neighbor", "blind_spot"] = (
+        "checkerboard"
+    )
     """``recorrupted``: full-resolution Recorrupted-to-Recorrupted pairs drawn from the noise
     model calibrated on the volume itself (``vemrestore.tasks.synthetic.RecorruptedTask``);
     ``neighbor2neighbor``: the checkerboard pair plus a consistency term against the
     full-resolution restoration, weighted by ``consistency``
-    (``vemrestore.tasks.checkerboard.Neighbor2NeighborTask``)."""
+    (``vemrestore.tasks.checkerboard.Neighbor2NeighborTask``); ``blind_spot``: hidden boxes
+    sized to the noise correlation calibrated on the volume
+    (``vemrestore.tasks.blind_spot.BlindSpotTask``)."""
     consistency: float = Field(1.0, ge=0.0, le=100.0)
     alpha: float = Field(0.5, gt=0.0, le=10.0)
     keep_start: bool = True

@@ -42,8 +42,9 @@ from vemrestore.model_io.checkpoint import save_checkpoint
 from vemrestore.model_io.files import load_checkpoint
 from vemrestore.models import create_model
 from vemrestore.pretrained import GENERALIST
-from vemrestore.simulate.calibration import calibrate_single
+from vemrestore.simulate.calibration import CalibrationFit, calibrate_single
 from vemrestore.tasks.base import Task
+from vemrestore.tasks.blind_spot import BlindSpotTask
 from vemrestore.tasks.checkerboard import CheckerboardTask, Neighbor2NeighborTask
 from vemrestore.tasks.key_slices import KeySliceTask
 from vemrestore.tasks.supervised import SupervisedTask
@@ -256,6 +257,10 @@ def build_task(config: TrainingConfig, volumes: Sequence[TrainingVolumes] = ()) 
             return _recorrupted_task(config, volumes)
         if config.self_supervised.method == "neighbor2neighbor":
             return Neighbor2NeighborTask(config.self_supervised.consistency)
+        if config.self_supervised.method == "blind_spot":
+            task = BlindSpotTask.from_fit(_calibrated(volumes))
+            logger.info("%s", task.describe())
+            return task
         return CheckerboardTask()
     if config.key_slices is not None:
         return KeySliceTask(config.key_slices.period)
@@ -263,14 +268,19 @@ def build_task(config: TrainingConfig, volumes: Sequence[TrainingVolumes] = ()) 
 
 
 def _recorrupted_task(config: TrainingConfig, volumes: Sequence[TrainingVolumes]) -> Task:
-    """R2R pairs need the noise model: calibrated here on the (first) noisy volume itself."""
+    """R2R pairs need the noise model."""
+    assert config.self_supervised is not None
+    return RecorruptedTask.from_fit(_calibrated(volumes), alpha=config.self_supervised.alpha)
+
+
+def _calibrated(volumes: Sequence[TrainingVolumes]) -> CalibrationFit:
+    """The noise model of the (first) noisy volume, calibrated on up to 16 of its slices."""
     if not volumes:
-        raise VemRestoreError("recorrupted self-supervised training needs a noisy volume")
+        raise VemRestoreError("this self-supervised method needs a noisy volume to calibrate")
     noisy = volumes[0].volumes["noisy"]
     fit = calibrate_single(noisy[:: max(1, noisy.shape[0] // 16)])
     logger.info("noise calibrated on %s: %s", volumes[0].name, fit.profile.describe())
-    assert config.self_supervised is not None
-    return RecorruptedTask.from_fit(fit, alpha=config.self_supervised.alpha)
+    return fit
 
 
 def _pair_paths(config: TrainingConfig) -> list[tuple[Path, Path]]:
