@@ -58,6 +58,7 @@ import numpy as np
 import tifffile
 
 from vemrestore.simulate.family import ScanNoise, degrade
+from vemrestore.training.selection import StartComparison
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "shared" / "data"
@@ -97,9 +98,11 @@ SELF_SUPERVISED_METHODS: dict[str, dict[str, object]] = {
 }
 """Benchmark method → ``self_supervised`` section (the R2R cells kept their first name). The
 rows that measure a training scheme keep the fine-tuned network (``keep_start`` off); the
-default also lets SURE keep the generalist where fine-tuning made it worse (the cell then
-records the fine-tuned network's PSNR as well). The ``sure`` row's cells were measured with
-``self_supervised.method: sure`` at commit 12211f7, removed since (benchmarks/RESULTS.md)."""
+default also lets SURE keep the generalist, or a mix of its weights with the fine-tuned ones,
+where that scores better (the cell then records the PSNR of the fine-tuned network and of every
+mix as well). The ``sure`` row's cells were measured with ``self_supervised.method: sure`` at
+commit 12211f7, removed since; the ``keep-start only`` row's are the default's of commit
+07b089d, before the mixes (benchmarks/RESULTS.md)."""
 
 
 # ---- data ----------------------------------------------------------------------------------
@@ -276,14 +279,40 @@ def fine_tune(
     detail = f"{result.steps} steps"
     outcome = {"restored": restore(noisy, result.best), "seconds": seconds}
     if result.start_comparison is not None:
-        kept = "start" if result.start_comparison.keeps_start else "fine-tuned"
-        detail += f"; {result.start_comparison.describe()}; kept the {kept}"
         comparison = result.start_comparison
+        detail += f"; {comparison.describe()}; kept {comparison.kept()}"
         outcome["sure_gain_db"] = comparison.fine_tuned_psnr - comparison.start_psnr
+        outcome["kept_share"] = comparison.best_share
+        outcome["sure_mixed_gain_db"] = {
+            str(share): estimate - comparison.start_psnr
+            for share, estimate in comparison.mixed_psnr
+        }
         set_aside = result.run_dir / FINE_TUNED
         if set_aside.is_file():
             outcome["fine_tuned_restored"] = restore(noisy, set_aside)
+        outcome["mixes_restored"] = mixes_restored(
+            noisy, init, set_aside if set_aside.is_file() else result.best, comparison, work
+        )
     return {**outcome, "detail": detail}
+
+
+def mixes_restored(
+    noisy: np.ndarray, start: Path, fine_tuned: Path, comparison: StartComparison, work: Path
+) -> dict[str, np.ndarray]:
+    """``noisy`` restored by each weight mix SURE scored, so its choice can be checked."""
+    from vemrestore import restore
+    from vemrestore.model_io.checkpoint import save_checkpoint
+    from vemrestore.model_io.files import load_checkpoint
+    from vemrestore.training.selection import mixed
+
+    tuned = load_checkpoint(fine_tuned)
+    restored = {}
+    for share, _ in comparison.mixed_psnr:
+        path = work / f"mix{share}.pt"
+        network = mixed(load_checkpoint(start).model, tuned.model, share)
+        save_checkpoint(path, network, tuned.normalization, tuned.metadata)
+        restored[str(share)] = restore(noisy, path)
+    return restored
 
 
 def careamics(
@@ -335,6 +364,9 @@ def trained(
             result = fine_tune(method, noisy, minutes, args.generalist, Path(scratch), training)
     if "fine_tuned_restored" in result:
         result["fine_tuned_psnr"] = psnr(result.pop("fine_tuned_restored"), clean)
+    if "mixes_restored" in result:
+        mixes = result.pop("mixes_restored")
+        result["mixed_psnr"] = {share: psnr(image, clean) for share, image in mixes.items()}
     return {**result, "psnr": psnr(result["restored"], clean), "minutes": minutes}
 
 
@@ -426,8 +458,13 @@ ROWS = (
     ("generalist", "**vemrestore generalist** (no training on test data)"),
     (
         "self-supervised default",
-        "**vemrestore self-supervised default**: checkerboard, better of generalist and "
-        "fine-tuned by SURE",
+        "**vemrestore self-supervised default**: checkerboard, the best by SURE of generalist, "
+        "fine-tuned and their weight mixes",
+    ),
+    (
+        "keep-start only",
+        "checkerboard, better of generalist and fine-tuned by SURE (the default of stop 26, "
+        "before the weight mixes)",
     ),
     ("checkerboard", "vemrestore self-supervised, checkerboard (from generalist)"),
     ("sure", "SURE training (from generalist, removed again; kept by its own SURE check)"),

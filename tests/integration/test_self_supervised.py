@@ -211,7 +211,7 @@ def test_normalize_drift_flattens_brightness_drift_before_training(
 
 def test_a_run_from_the_generalist_reports_which_model_it_keeps(tmp_path: Path) -> None:
     """Default network: the run starts from the generalist and SURE on the image decides
-    whether best.pt holds the fine-tuned or the starting weights; the CLI says which."""
+    whether best.pt holds the fine-tuned, the starting or mixed weights; the CLI says which."""
     image = (_noisy(_clean((1, 256, 256)), photons=30.0)[0] * 255).astype(np.uint8)
     tifffile.imwrite(tmp_path / "image.tif", image)
     args = ["train", "self-supervised", "--noisy", str(tmp_path / "image.tif"), "--steps", "4"]
@@ -220,7 +220,9 @@ def test_a_run_from_the_generalist_reports_which_model_it_keeps(tmp_path: Path) 
     assert result.exit_code == 0, result.output
     assert "fine-tuning changed the error estimated on the volume itself (SURE" in result.output
     kept_start = "best.pt holds the starting model" in result.output
-    assert kept_start or "best.pt holds the fine-tuned model" in result.output
-    assert (tmp_path / "run" / "fine_tuned.pt").is_file() == kept_start
+    kept_tuned = "best.pt holds the fine-tuned model" in result.output
+    kept_mix = "best.pt holds the fine-tuned weights mixed" in result.output
+    assert kept_start + kept_tuned + kept_mix == 1
+    assert (tmp_path / "run" / "fine_tuned.pt").is_file() == (not kept_tuned)
     task = load_checkpoint(tmp_path / "run" / "best.pt").metadata["task"]
     assert task == ("synthetic" if kept_start else "self_supervised")

@@ -1,10 +1,12 @@
-"""A self-supervised run keeps its starting model when SURE says fine-tuning made it worse."""
+"""A self-supervised run keeps its starting model when SURE says fine-tuning made it worse, and
+a mix of both networks' weights when SURE ranks that first."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
+import torch
 
 from vemrestore.config.normalization import NormalizationConfig
 from vemrestore.config.training import TrainingConfig, with_self_supervised
@@ -14,7 +16,7 @@ from vemrestore.models import create_model
 from vemrestore.pretrained import GENERALIST
 from vemrestore.simulate.family import ScanNoise, degrade
 from vemrestore.training.run import FINE_TUNED, TrainResult, _keep_better_of_start
-from vemrestore.training.selection import compare_with_start
+from vemrestore.training.selection import StartComparison, compare_with_start, mixed
 
 DEMO = Path(__file__).resolve().parents[2] / "demo"
 
@@ -67,3 +69,51 @@ def test_better_fine_tuning_is_kept(tmp_path: Path, noisy: np.ndarray) -> None:
     assert kept.start_comparison is not None and not kept.start_comparison.keeps_start
     assert load_checkpoint(kept.best).model.model_name == "unet2p5d"
     assert not (kept.run_dir / FINE_TUNED).exists() and not kept.warnings
+
+
+def test_the_best_of_the_ends_and_the_mixes_is_kept() -> None:
+    ends = StartComparison(30.0, 29.0, ((0.25, 30.4), (0.5, 30.2), (0.75, 29.5)))
+    assert ends.best_share == 0.25 and not ends.keeps_start
+    assert ends.kept() == "the fine-tuned weights mixed 25% with 75% of the start's"
+    assert ends.describe().endswith(
+        "by -1.00 dB PSNR, the weights mixed 25% fine-tuned by +0.40 dB"
+    )
+    assert StartComparison(30.0, 29.0, ((0.5, 29.9),)).keeps_start
+    assert StartComparison(30.0, 30.0).keeps_start  # a tie keeps the start
+    assert StartComparison(29.0, 30.0, ((0.5, 29.9),)).kept() == "the fine-tuned model"
+
+
+def test_mixed_weights_lie_between_the_two_networks() -> None:
+    generalist = load_checkpoint(GENERALIST).model
+    tuned = load_checkpoint(GENERALIST).model
+    with torch.no_grad():
+        for parameter in tuned.parameters():
+            parameter.add_(1.0)
+    half = mixed(generalist, tuned, 0.5)
+    name, weight = next(iter(half.state_dict().items()))
+    start_weight = generalist.state_dict()[name]
+    torch.testing.assert_close(weight, start_weight + 0.5)
+    assert next(tuned.parameters()) is not next(half.parameters())  # a copy, not the input
+    torch.testing.assert_close(tuned.state_dict()[name], start_weight + 1.0)
+
+
+def test_a_mix_that_sure_ranks_first_is_saved_and_the_fine_tuned_set_aside(
+    tmp_path: Path, noisy: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import vemrestore.training.run as run
+
+    monkeypatch.setattr(
+        run, "compare_with_start", lambda *args: StartComparison(30.0, 29.0, ((0.5, 31.0),))
+    )
+    config = with_self_supervised(TrainingConfig(), ["noisy.tif"])
+    tuned = load_checkpoint(GENERALIST).model
+    with torch.no_grad():
+        for parameter in tuned.parameters():
+            parameter.add_(1.0)
+    result = _keep_better_of_start(_result(tmp_path / "run", tuned), GENERALIST, noisy, config)
+    assert not result.warnings and (result.run_dir / FINE_TUNED).is_file()
+    best = load_checkpoint(result.best)
+    assert best.metadata["task"] == "self_supervised"
+    assert best.metadata["mixed_with_start"]["start_psnr"] == 30.0
+    name, weight = next(iter(best.model.state_dict().items()))
+    torch.testing.assert_close(weight, load_checkpoint(GENERALIST).model.state_dict()[name] + 0.5)

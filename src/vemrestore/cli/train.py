@@ -228,8 +228,8 @@ def _echo_result(result: TrainResult) -> None:
         quality = "no validation ran: best.pt holds the last weights"
     typer.echo(f"{result.run_dir}: {result.epochs} epochs, {result.steps} steps, {quality}")
     if result.start_comparison is not None:
-        kept = "starting" if result.start_comparison.keeps_start else "fine-tuned"
-        typer.echo(f"{result.start_comparison.describe()}: best.pt holds the {kept} model")
+        comparison = result.start_comparison
+        typer.echo(f"{comparison.describe()}: best.pt holds {comparison.kept()}")
     typer.echo(f"model: {result.best}")
 
 

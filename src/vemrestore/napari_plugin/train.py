@@ -151,6 +151,8 @@ class TrainWidget(Container):
         comparison = result.start_comparison
         if comparison is not None and comparison.keeps_start:
             kept = "starting model kept: fine-tuning did not improve it"
+        elif comparison is not None and comparison.best_share < 1.0:
+            kept = f"kept {comparison.kept()}"
         else:
             kept = f"{kept} checkpoint kept"
         self._status.value = f"done: {result.steps} steps, {kept}"

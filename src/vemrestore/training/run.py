@@ -55,7 +55,7 @@ from vemrestore.training.module import RestorationModule
 from vemrestore.training.outputs import LIGHTNING_CHECKPOINT, RunOutputs
 from vemrestore.training.progress import budget_progress
 from vemrestore.training.quiet import quiet_lightning
-from vemrestore.training.selection import StartComparison, compare_with_start
+from vemrestore.training.selection import StartComparison, compare_with_start, mixed
 from vemrestore.types import PathLike
 from vemrestore.version import __version__
 
@@ -473,9 +473,10 @@ FINE_TUNED = "fine_tuned.pt"
 def _keep_better_of_start(
     result: TrainResult, init: PathLike, noisy: np.ndarray, config: TrainingConfig
 ) -> TrainResult:
-    """Self-supervised runs from ``init``: best.pt becomes the starting model when SURE on
-    the volume itself says fine-tuning made it worse (``training.selection``). Only where
-    both restore alike otherwise: full-resolution inference, the same normalisation."""
+    """Self-supervised runs from ``init``: best.pt becomes the starting model, or a mix of its
+    weights with the fine-tuned ones, when SURE on the volume itself says so
+    (``training.selection``; the fine-tuned weights then move to ``fine_tuned.pt``). Only
+    where both restore alike otherwise: full-resolution inference, the same normalisation."""
     assert config.self_supervised is not None
     start = load_checkpoint(init)
     if (
@@ -489,9 +490,15 @@ def _keep_better_of_start(
     comparison = compare_with_start(start.model, tuned.model, noisy)
     if comparison is None:
         return result
-    logger.info("%s", comparison.describe())
-    if comparison.keeps_start:
+    logger.info("%s: best.pt holds %s", comparison.describe(), comparison.kept())
+    share = comparison.best_share
+    if share < 1.0:
         os.replace(result.best, result.run_dir / FINE_TUNED)
-        metadata = {**start.metadata, "kept_over_fine_tuning": asdict(comparison)}
-        save_checkpoint(result.best, start.model, start.normalization, metadata)
+        if share == 0.0:
+            metadata = {**start.metadata, "kept_over_fine_tuning": asdict(comparison)}
+            save_checkpoint(result.best, start.model, start.normalization, metadata)
+        else:
+            metadata = {**tuned.metadata, "mixed_with_start": asdict(comparison)}
+            network = mixed(start.model, tuned.model, share)
+            save_checkpoint(result.best, network, tuned.normalization, metadata)
     return replace(result, start_comparison=comparison)

@@ -6,10 +6,16 @@ cannot see that: on registered scans the fine-tuned network ended 0.8-1.2 dB bel
 generalist it started from (``benchmarks/RESULTS.md``). SURE with the noise calibrated on the
 same volume (``vemrestore.evaluation.risk``) estimates each restoration's error against the
 unknown clean volume, so the run can keep whichever is better without a slow scan.
+
+Fine-tuned weights stay close to the ones they started from, so weights mixed between the two
+(``(1 − s)·start + s·fine-tuned``, weight-space ensembling after Wortsman et al., "Robust
+fine-tuning of zero-shot models", CVPR 2022) are a network too, restoring at the same speed;
+SURE scores a few mixes along with both ends and the run keeps the best of them.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +42,8 @@ draws, against 0.4-0.8 dB between the networks where fine-tuning was measured to
 hurt."""
 _SLICES_PER_BATCH = 4
 _SEED = 20261130
+MIXED_SHARES = (0.25, 0.5, 0.75)
+"""Shares of the fine-tuned weights scored between the two ends."""
 
 
 @dataclass(frozen=True)
@@ -46,25 +54,47 @@ class StartComparison:
 
     start_psnr: float
     fine_tuned_psnr: float
+    mixed_psnr: tuple[tuple[float, float], ...] = ()
+    """(share of the fine-tuned weights, estimated PSNR) of the mixed networks scored."""
+
+    @property
+    def best_share(self) -> float:
+        """The share of the fine-tuned weights in the best network: 0 the start, 1 the
+        fine-tuned one (on a tie, the less fine-tuned)."""
+        scored = [(0.0, self.start_psnr), *self.mixed_psnr, (1.0, self.fine_tuned_psnr)]
+        return max(scored, key=lambda entry: (entry[1], -entry[0]))[0]
 
     @property
     def keeps_start(self) -> bool:
-        return self.start_psnr > self.fine_tuned_psnr
+        return self.best_share == 0.0
+
+    def kept(self) -> str:
+        """Which network the run keeps, in words."""
+        share = self.best_share
+        if share in (0.0, 1.0):
+            return "the starting model" if share == 0.0 else "the fine-tuned model"
+        return f"the fine-tuned weights mixed {share:.0%} with {1 - share:.0%} of the start's"
 
     def describe(self) -> str:
-        """The difference only: a noise level off by 10 % moves both estimates by several dB
-        where the restoration error is far below the noise (measured), but not their gap."""
-        return (
+        """Differences only: a noise level off by 10 % moves every estimate by several dB
+        where the restoration error is far below the noise (measured), but not their gaps."""
+        text = (
             f"fine-tuning changed the error estimated on the volume itself (SURE with its "
             f"calibrated noise) by {self.fine_tuned_psnr - self.start_psnr:+.2f} dB PSNR"
         )
+        share = self.best_share
+        if share not in (0.0, 1.0):
+            gain = dict(self.mixed_psnr)[share] - self.start_psnr
+            text += f", the weights mixed {share:.0%} fine-tuned by {gain:+.2f} dB"
+        return text
 
 
 def compare_with_start(
     start: nn.Module, fine_tuned: nn.Module, noisy: np.ndarray
 ) -> StartComparison | None:
-    """SURE of both 2D networks on a sample of the normalised noisy (Z, Y, X) ``noisy``; None
-    where it cannot be estimated (a window above 1, or a volume calibration refuses)."""
+    """SURE of both 2D networks, and of their mixes where they share an architecture, on a
+    sample of the normalised noisy (Z, Y, X) ``noisy``; None where it cannot be estimated (a
+    window above 1, or a volume calibration refuses)."""
     if getattr(start, "window", 1) != 1 or getattr(fine_tuned, "window", 1) != 1:
         return None
     sample = _sample(noisy)
@@ -74,11 +104,38 @@ def compare_with_start(
     except VemRestoreError as error:
         logger.info("fine-tuned model kept without a comparison with the start: %s", error)
         return None
-    start_risk, tuned_risk = (
-        estimated_risk(_restorer(model), sample, noise.noise_like, rng=np.random.default_rng(_SEED))
-        for model in (start, fine_tuned)
+
+    def psnr(model: nn.Module) -> float:
+        rng = np.random.default_rng(_SEED)  # the same draws for every network
+        return estimated_risk(_restorer(model), sample, noise.noise_like, rng=rng).psnr
+
+    mixes = MIXED_SHARES if _mixable(start, fine_tuned) else ()
+    return StartComparison(
+        psnr(start),
+        psnr(fine_tuned),
+        tuple((share, psnr(mixed(start, fine_tuned, share))) for share in mixes),
     )
-    return StartComparison(start_risk.psnr, tuned_risk.psnr)
+
+
+def _mixable(start: nn.Module, fine_tuned: nn.Module) -> bool:
+    """The same architecture: the same parameter and buffer names, of the same shapes."""
+    ours, theirs = start.state_dict(), fine_tuned.state_dict()
+    return ours.keys() == theirs.keys() and all(
+        ours[name].shape == theirs[name].shape for name in ours
+    )
+
+
+def mixed(start: nn.Module, fine_tuned: nn.Module, share: float) -> nn.Module:
+    """A copy of ``fine_tuned`` whose floating-point weights are ``(1 − share)·start +
+    share·fine_tuned`` (integer buffers, such as batch counters, are the fine-tuned ones)."""
+    ours = start.state_dict()
+    blended = {
+        name: torch.lerp(ours[name].to(value), value, share) if value.is_floating_point() else value
+        for name, value in fine_tuned.state_dict().items()
+    }
+    network = copy.deepcopy(fine_tuned)
+    network.load_state_dict(blended)
+    return network
 
 
 def _sample(noisy: np.ndarray) -> np.ndarray:
