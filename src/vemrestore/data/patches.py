@@ -72,7 +72,8 @@ def split_regions(
         if shape[dim] - held < extent[dim]:
             raise VemRestoreError(
                 f"{pair.name}: {shape[dim]} voxels along {axis} cannot hold a training and a "
-                f"validation patch of {extent[dim]}; hold out along another axis"
+                f"validation patch of {extent[dim]}; hold out along another axis "
+                "(validation.axis) or use a smaller patch_size"
             )
         train = [slice(0, s) for s in shape]
         validation = [slice(0, s) for s in shape]

@@ -55,7 +55,12 @@ from vemrestore.training.module import RestorationModule
 from vemrestore.training.outputs import LIGHTNING_CHECKPOINT, RunOutputs
 from vemrestore.training.progress import budget_progress
 from vemrestore.training.quiet import quiet_lightning
-from vemrestore.training.selection import StartComparison, compare_with_start, mixed
+from vemrestore.training.selection import (
+    StartComparison,
+    compare_with_start,
+    mixed,
+    same_layout,
+)
 from vemrestore.types import PathLike
 from vemrestore.version import __version__
 
@@ -367,12 +372,7 @@ def _same_network(start: nn.Module, model: nn.Module) -> bool:
     """Whether ``start``'s weights are ``model``'s network: same name and the same tensors.
     Parameters that add no weights (the generalist's ``gaussian_blend``, an inference-time
     mix) may differ: fine-tuning takes the weights, the run's config the rest."""
-    if start.model_name != model.model_name:
-        return False
-    ours, theirs = start.state_dict(), model.state_dict()
-    return ours.keys() == theirs.keys() and all(
-        ours[name].shape == theirs[name].shape for name in ours
-    )
+    return start.model_name == model.model_name and same_layout(start, model)
 
 
 def _precision(config: TrainingConfig) -> str:

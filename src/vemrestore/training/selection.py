@@ -109,7 +109,7 @@ def compare_with_start(
         rng = np.random.default_rng(_SEED)  # the same draws for every network
         return estimated_risk(_restorer(model), sample, noise.noise_like, rng=rng).psnr
 
-    mixes = MIXED_SHARES if _mixable(start, fine_tuned) else ()
+    mixes = MIXED_SHARES if same_layout(start, fine_tuned) else ()
     return StartComparison(
         psnr(start),
         psnr(fine_tuned),
@@ -117,8 +117,9 @@ def compare_with_start(
     )
 
 
-def _mixable(start: nn.Module, fine_tuned: nn.Module) -> bool:
-    """The same architecture: the same parameter and buffer names, of the same shapes."""
+def same_layout(start: nn.Module, fine_tuned: nn.Module) -> bool:
+    """Whether both hold the same parameter and buffer names, of the same shapes (so weights
+    of one load into the other, and the two can be mixed)."""
     ours, theirs = start.state_dict(), fine_tuned.state_dict()
     return ours.keys() == theirs.keys() and all(
         ours[name].shape == theirs[name].shape for name in ours
