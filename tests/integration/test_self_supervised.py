@@ -226,3 +226,25 @@ def test_a_run_from_the_generalist_reports_which_model_it_keeps(tmp_path: Path) 
     assert (tmp_path / "run" / "fine_tuned.pt").is_file() == (not kept_tuned)
     task = load_checkpoint(tmp_path / "run" / "best.pt").metadata["task"]
     assert task == ("synthetic" if kept_start else "self_supervised")
+
+
+def test_blind_spot_training_sizes_its_boxes_from_the_volume(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``method: blind_spot`` calibrates the noise of the volume, logs the box it chose and
+    trains; the run restores like any self-supervised one."""
+    image = (_noisy(_clean((1, 192, 192)), photons=30.0)[0] * 255).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "image.tif", image)
+    args = ["train", "self-supervised", "--noisy", str(tmp_path / "image.tif"), "--steps", "2"]
+    sets = ["--set", "patch_size=[16,16]", "--set", "steps_per_epoch=2", "--set", "batch_size=2"]
+    sets += [
+        "--set",
+        "self_supervised.method=blind_spot",
+        "--set",
+        "self_supervised.keep_start=false",
+    ]
+    with caplog.at_level(logging.INFO, logger="vemrestore"):
+        result = runner.invoke(cli, [*args, "--out", str(tmp_path / "run"), *sets])
+    assert result.exit_code == 0, result.output
+    assert any("blind-spot boxes of" in r.getMessage() for r in caplog.records)
+    assert load_checkpoint(tmp_path / "run" / "best.pt").metadata["task"] == "self_supervised"

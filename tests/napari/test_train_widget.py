@@ -1,5 +1,5 @@
 """The Train widget: a live curve, Stop keeping a usable checkpoint, "use this model", and
-what it says when the run keeps its starting model."""
+what it says when the run keeps its starting model or mixed weights."""
 
 from __future__ import annotations
 
@@ -88,4 +88,18 @@ def test_a_kept_starting_model_is_said_and_offered(make_napari_viewer, qtbot, no
     assert "starting model kept" in widget._status.value
     assert widget.model_path is not None and widget.model_path.name == "best.pt"
     assert load_checkpoint(widget.model_path).metadata["task"] == "synthetic"  # the generalist
+    assert (widget.model_path.parent / run.FINE_TUNED).is_file()
+
+
+def test_kept_mixed_weights_are_said(make_napari_viewer, qtbot, noisy, monkeypatch):
+    monkeypatch.setattr(
+        run, "compare_with_start", lambda *args: StartComparison(20.0, 21.0, ((0.5, 22.0),))
+    )
+    viewer = make_napari_viewer()
+    viewer.add_image(noisy, name="noisy")
+    widget = _train_widget(viewer, steps=10)
+    widget.start()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=300_000)
+    assert "kept the fine-tuned weights mixed 50% with 50%" in widget._status.value
+    assert "mixed_with_start" in load_checkpoint(widget.model_path).metadata
     assert (widget.model_path.parent / run.FINE_TUNED).is_file()
