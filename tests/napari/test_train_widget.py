@@ -78,13 +78,18 @@ def test_stop_keeps_a_usable_checkpoint(
     assert load_checkpoint(tmp_path / "mine.pt").metadata["val_psnr"] == pytest.approx(best)
 
 
-def test_a_kept_starting_model_is_said_and_offered(make_napari_viewer, qtbot, noisy, monkeypatch):
-    monkeypatch.setattr(run, "compare_with_start", lambda *args: StartComparison(21.0, 20.0))
+def _ten_steps(make_napari_viewer, qtbot, noisy) -> TrainWidget:
     viewer = make_napari_viewer()
     viewer.add_image(noisy, name="noisy")
     widget = _train_widget(viewer, steps=10)
     widget.start()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=300_000)
+    return widget
+
+
+def test_a_kept_starting_model_is_said_and_offered(make_napari_viewer, qtbot, noisy, monkeypatch):
+    monkeypatch.setattr(run, "compare_with_start", lambda *args: StartComparison(21.0, 20.0))
+    widget = _ten_steps(make_napari_viewer, qtbot, noisy)
     assert "starting model kept" in widget._status.value
     assert widget.model_path is not None and widget.model_path.name == "best.pt"
     assert load_checkpoint(widget.model_path).metadata["task"] == "synthetic"  # the generalist
@@ -95,11 +100,7 @@ def test_kept_mixed_weights_are_said(make_napari_viewer, qtbot, noisy, monkeypat
     monkeypatch.setattr(
         run, "compare_with_start", lambda *args: StartComparison(20.0, 21.0, ((0.5, 22.0),))
     )
-    viewer = make_napari_viewer()
-    viewer.add_image(noisy, name="noisy")
-    widget = _train_widget(viewer, steps=10)
-    widget.start()
-    qtbot.waitUntil(lambda: widget.worker is None, timeout=300_000)
+    widget = _ten_steps(make_napari_viewer, qtbot, noisy)
     assert "kept the fine-tuned weights mixed 50% with 50%" in widget._status.value
     assert "mixed_with_start" in load_checkpoint(widget.model_path).metadata
     assert (widget.model_path.parent / run.FINE_TUNED).is_file()

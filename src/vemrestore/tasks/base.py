@@ -6,9 +6,14 @@ key-slice and self-supervised training share one loop.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
+import torch
+
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""A training loss of (prediction, target), as ``tasks.losses.WeightedLoss``."""
 
 
 class Task(Protocol):

@@ -21,14 +21,12 @@ methods rank alike.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import numpy as np
 import torch
 from torch import nn
 
 from vemrestore.simulate.calibration import CalibrationFit
-from vemrestore.tasks.checkerboard import CheckerboardTask
+from vemrestore.tasks.base import Loss
+from vemrestore.tasks.checkerboard import WholePatchTask
 
 CORRELATION_FLOOR = 0.15
 """Neighbours whose noise correlation with the centre is below this are left visible."""
@@ -46,7 +44,7 @@ def radius_for(correlation: float) -> int:
     return radius
 
 
-class BlindSpotTask(CheckerboardTask):
+class BlindSpotTask(WholePatchTask):
     """Learn restoration from one noisy volume by predicting hidden boxes from their context."""
 
     symmetric = False
@@ -63,13 +61,6 @@ class BlindSpotTask(CheckerboardTask):
     def describe(self) -> str:
         ry, rx = self.radius
         return f"blind-spot boxes of {2 * ry + 1}×{2 * rx + 1} px (y×x)"
-
-    def make_example(
-        self, patch: dict[str, np.ndarray], rng: np.random.Generator | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(D, 2H, 2W) ``noisy`` → (patch, patch): ``training_loss`` hides the boxes."""
-        noisy = np.ascontiguousarray(patch["noisy"], dtype=np.float32)
-        return noisy, noisy
 
     def masked(
         self, patches: torch.Tensor, generator: torch.Generator | None = None
@@ -90,12 +81,7 @@ class BlindSpotTask(CheckerboardTask):
             fills.append(torch.roll(sample, sign * step, dims=-2 + axis))
         return torch.where(hidden, torch.stack(fills), patches), offset
 
-    def training_loss(
-        self,
-        model: nn.Module,
-        patches: torch.Tensor,
-        loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    ) -> torch.Tensor:
+    def training_loss(self, model: nn.Module, patches: torch.Tensor, loss: Loss) -> torch.Tensor:
         """The loss at the box centres of one batch of whole (B, D, H, W) patches."""
         inputs, (oy, ox) = self.masked(patches)
         sy, sx = self.stride

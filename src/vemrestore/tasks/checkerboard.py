@@ -28,11 +28,11 @@ PSNR against a noisy target and lower than the PSNR against a clean volume would
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import torch
 from torch import nn
+
+from vemrestore.tasks.base import Loss
 
 
 def sublattice(volume: np.ndarray, y_parity: int, x_parity: int) -> np.ndarray:
@@ -74,7 +74,19 @@ class CheckerboardTask:
         return slice(0, window)
 
 
-class Neighbor2NeighborTask(CheckerboardTask):
+class WholePatchTask(CheckerboardTask):
+    """The checkerboard's patches and validation, but each training example is the whole
+    (D, 2H, 2W) patch: the subclass's ``training_loss`` takes it apart itself."""
+
+    def make_example(
+        self, patch: dict[str, np.ndarray], rng: np.random.Generator | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(D, 2H, 2W) ``noisy`` → (patch, patch)."""
+        noisy = np.ascontiguousarray(patch["noisy"], dtype=np.float32)
+        return noisy, noisy
+
+
+class Neighbor2NeighborTask(WholePatchTask):
     """The checkerboard pair plus a consistency term against the full-resolution restoration
     (Neighbor2Neighbor, Huang et al. 2021), because a network trained on half-resolution
     lattices is applied to the full-resolution volume.
@@ -90,19 +102,7 @@ class Neighbor2NeighborTask(CheckerboardTask):
     def __init__(self, weight: float = 1.0) -> None:
         self.weight = weight
 
-    def make_example(
-        self, patch: dict[str, np.ndarray], rng: np.random.Generator | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(D, 2H, 2W) ``noisy`` → (patch, patch): ``training_loss`` takes the lattices."""
-        noisy = np.ascontiguousarray(patch["noisy"], dtype=np.float32)
-        return noisy, noisy
-
-    def training_loss(
-        self,
-        model: nn.Module,
-        patches: torch.Tensor,
-        loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    ) -> torch.Tensor:
+    def training_loss(self, model: nn.Module, patches: torch.Tensor, loss: Loss) -> torch.Tensor:
         """The loss of one batch of whole (B, D, 2H, 2W) patches (see class doc)."""
         a, b = sublattice(patches, 0, 0), sublattice(patches, 1, 1)
         with torch.no_grad():
