@@ -305,11 +305,11 @@ def mixes_restored(
     from vemrestore.model_io.files import load_checkpoint
     from vemrestore.training.selection import mixed
 
-    tuned = load_checkpoint(fine_tuned)
+    start_model, tuned = load_checkpoint(start).model, load_checkpoint(fine_tuned)
     restored = {}
     for share, _ in comparison.mixed_psnr:
         path = work / f"mix{share}.pt"
-        network = mixed(load_checkpoint(start).model, tuned.model, share)
+        network = mixed(start_model, tuned.model, share)
         save_checkpoint(path, network, tuned.normalization, tuned.metadata)
         restored[str(share)] = restore(noisy, path)
     return restored
