@@ -82,6 +82,30 @@ def test_single_volume_calibration_on_flat_levels():
     assert fit.profile.gain == pytest.approx(profile.gain, rel=0.10)
 
 
+def test_single_volume_calibration_leaves_clipped_levels_out():
+    """A scan that saturates: the bright levels lose up to 40 % of their pixels to white."""
+    levels = np.repeat(np.linspace(0.1, 0.95, 8), 32)[None, :, None] * np.ones((4, 256, 256))
+    profile = NoiseProfile(electrons_per_unit=20.0, read_noise=0.02, blur_tau=0.0)
+    scan = simulate_fast_scan(levels.astype(np.float32), 1, profile, seed=0)
+    saturated = np.clip(np.rint(scan * 65535), 0, 65535).astype(np.uint16)
+    fit = calibrate_single(saturated)
+    assert fit.profile.gain == pytest.approx(profile.gain, rel=0.10)
+    assert fit.clipped_bins >= 8 and fit.means.max() < 0.6
+    assert "left out" in fit.summary()
+    assert calibrate_single(scan).clipped_bins == 0  # floats beyond 0..1: nothing clipped
+
+
+def test_pair_calibration_leaves_clipped_levels_out():
+    clean = (smooth_volume() * 1.15).astype(np.float32)  # the brightest parts near white
+    profile = NoiseProfile(electrons_per_unit=60.0, read_noise=0.02, blur_tau=0.15)
+    fast, slow = (simulate_fast_scan(clean, k, profile, seed=k) for k in (8, 1))
+    fit = calibrate_pair(
+        *(np.clip(np.rint(v * 65535), 0, 65535).astype(np.uint16) for v in (fast, slow)), 8
+    )
+    assert fit.clipped_bins > 0
+    assert fit.profile.gain == pytest.approx(profile.gain, rel=0.2)  # 0.55× with every bin
+
+
 def test_profile_json_round_trip_and_strictness(tmp_path):
     path = save_profile(TRUE, tmp_path / "profile.json")
     assert load_profile(path) == TRUE
