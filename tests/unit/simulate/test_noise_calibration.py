@@ -95,6 +95,18 @@ def test_single_volume_calibration_leaves_clipped_levels_out():
     assert calibrate_single(scan).clipped_bins == 0  # floats beyond 0..1: nothing clipped
 
 
+def test_single_volume_calibration_ignores_a_black_border():
+    """Registration padding: a third of each slice at 0, flat and noiseless (once an error)."""
+    levels = np.repeat(np.linspace(0.1, 0.9, 8), 32)[None, :, None] * np.ones((4, 256, 256))
+    profile = NoiseProfile(electrons_per_unit=200.0, read_noise=0.02, blur_tau=0.0)
+    scan = simulate_fast_scan(levels.astype(np.float32), 1, profile, seed=0)
+    padded = np.clip(np.rint(scan * 255), 0, 255).astype(np.uint8)
+    padded[:, :, :80] = 0
+    fit = calibrate_single(padded)
+    assert fit.clipped_bins > 0
+    assert fit.profile.gain == pytest.approx(profile.gain, rel=0.25)
+
+
 def test_pair_calibration_leaves_clipped_levels_out():
     clean = (smooth_volume() * 1.15).astype(np.float32)  # the brightest parts near white
     profile = NoiseProfile(electrons_per_unit=60.0, read_noise=0.02, blur_tau=0.15)
