@@ -210,7 +210,7 @@ def calibrate_single(volume: np.ndarray, bins: int = 24) -> CalibrationFit:
         intercept,
         rho,
         y_correlation,
-        left_out,
+        clipped_bins=left_out,
     )
 
 
