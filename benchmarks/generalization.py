@@ -242,6 +242,8 @@ def fine_tune(
     init: Path,
     work: Path,
     training_pair: tuple[np.ndarray, np.ndarray] | None = None,
+    *,
+    lr: float = 2e-4,
 ) -> dict:
     """Fine-tune the generalist for ``minutes`` wall-clock, then restore ``noisy`` with it."""
     from vemrestore import restore
@@ -257,7 +259,7 @@ def fine_tune(
         "batch_size": 4,
         "patch_size": (96, 96),
         "validation": {"patches": 8, "axis": "z"},
-        "optimizer": {"lr": 2e-4},
+        "optimizer": {"lr": lr},
         "loss": "1*MSE",
     }
     if method == "in-domain ceiling":
