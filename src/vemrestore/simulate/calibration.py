@@ -178,11 +178,8 @@ def calibrate_single(volume: np.ndarray, bins: int = 24) -> CalibrationFit:
     height, width = (data.shape[1] // 2) * 2, (data.shape[2] // 2) * 2
     d = data[:, :height, :width]
     high = (d[:, 0::2, 0::2] - d[:, 0::2, 1::2] - d[:, 1::2, 0::2] + d[:, 1::2, 1::2]) / 2.0
-    blocks = (d[:, 0::2, 0::2] + d[:, 0::2, 1::2] + d[:, 1::2, 0::2] + d[:, 1::2, 1::2]) / 4.0
-    ends = _at_range_ends(d).astype(np.float64)
-    clipped = (
-        ends[:, 0::2, 0::2] + ends[:, 0::2, 1::2] + ends[:, 1::2, 0::2] + ends[:, 1::2, 1::2]
-    ) / 4
+    blocks = _block_means(d)
+    clipped = _block_means(_at_range_ends(d).astype(np.float64))
     signal = _neighbour_mean(blocks)
     smooth = _smooth_blocks(blocks)
     means, variances, counts, left_out = _binned_variance(
@@ -281,6 +278,16 @@ def _smooth_blocks(blocks: np.ndarray) -> np.ndarray:
     gradient_x = padded[:, 1:-1, 2:] - padded[:, 1:-1, :-2]
     magnitude = np.hypot(gradient_y, gradient_x)
     return magnitude <= np.median(magnitude)
+
+
+def _block_means(volume: np.ndarray) -> np.ndarray:
+    """The mean of each 2×2 block of a (Z, 2Y, 2X) array."""
+    return (
+        volume[:, 0::2, 0::2]
+        + volume[:, 0::2, 1::2]
+        + volume[:, 1::2, 0::2]
+        + volume[:, 1::2, 1::2]
+    ) / 4.0
 
 
 def _at_range_ends(volume: np.ndarray) -> np.ndarray:
